@@ -1,0 +1,190 @@
+package function
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/go-cmp/cmp"
+)
+
+// The names are the contract with the manifests; renaming one breaks
+// deployments, so it must be a conscious change here too.
+func TestEnvNamesArePinned(t *testing.T) {
+	want := []string{
+		"CASSANDRA_HOSTS", "CASSANDRA_KEYSPACE", "CASSANDRA_CONSISTENCY", "CASSANDRA_LOCAL_DC",
+		"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD", "CASSANDRA_TIMEOUT", "CASSANDRA_CONNECT_TIMEOUT",
+		"CASSANDRA_SCHEMA_CREATE", "CASSANDRA_REPLICATION", "TRACK_MAX_BODY_BYTES", "TRACK_MAX_BATCH_EVENTS",
+		"LOG_LEVEL", "LOG_FORMAT",
+	}
+	if diff := cmp.Diff(want, EnvNames()); diff != "" {
+		t.Errorf("EnvNames (-want +got):\n%s", diff)
+	}
+}
+
+// clearEnv unsets every variable of the function for the test.
+func clearEnv(t *testing.T) {
+	for _, name := range EnvNames() {
+		t.Setenv(name, "")
+	}
+	// t.Setenv restores the old values afterwards; unset them now.
+	for _, name := range EnvNames() {
+		unsetenv(t, name)
+	}
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	clearEnv(t)
+	cfg, ignored, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		CassandraHosts:          []string{"127.0.0.1:9042"},
+		CassandraKeyspace:       "tracking",
+		CassandraConsistency:    gocql.LocalQuorum,
+		CassandraTimeout:        2 * time.Second,
+		CassandraConnectTimeout: 5 * time.Second,
+		CassandraSchemaCreate:   true,
+		CassandraReplication:    "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+		TrackMaxBodyBytes:       1 << 20,
+		TrackMaxBatchEvents:     500,
+		LogLevel:                "info",
+		LogFormat:               "json",
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	if len(ignored) != 0 {
+		t.Errorf("ignored: got %v, want none", ignored)
+	}
+}
+
+func TestLoadConfigReadsEveryVariable(t *testing.T) {
+	clearEnv(t)
+	set := map[string]string{
+		"CASSANDRA_HOSTS":           "cassandra-0.cassandra:9042,cassandra-1.cassandra",
+		"CASSANDRA_KEYSPACE":        "ks1",
+		"CASSANDRA_CONSISTENCY":     "QUORUM",
+		"CASSANDRA_LOCAL_DC":        "dc1",
+		"CASSANDRA_USERNAME":        "tracker",
+		"CASSANDRA_PASSWORD":        "s3cret",
+		"CASSANDRA_TIMEOUT":         "750ms",
+		"CASSANDRA_CONNECT_TIMEOUT": "3s",
+		"CASSANDRA_SCHEMA_CREATE":   "false",
+		"CASSANDRA_REPLICATION":     "{'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+		"TRACK_MAX_BODY_BYTES":      "2048",
+		"TRACK_MAX_BATCH_EVENTS":    "10",
+		"LOG_LEVEL":                 "debug",
+		"LOG_FORMAT":                "text",
+	}
+	for k, v := range set {
+		t.Setenv(k, v)
+	}
+	cfg, _, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		CassandraHosts:          []string{"cassandra-0.cassandra:9042", "cassandra-1.cassandra"},
+		CassandraKeyspace:       "ks1",
+		CassandraConsistency:    gocql.Quorum,
+		CassandraLocalDC:        "dc1",
+		CassandraUsername:       "tracker",
+		CassandraPassword:       "s3cret",
+		CassandraTimeout:        750 * time.Millisecond,
+		CassandraConnectTimeout: 3 * time.Second,
+		CassandraReplication:    "{'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+		TrackMaxBodyBytes:       2048,
+		TrackMaxBatchEvents:     10,
+		LogLevel:                "debug",
+		LogFormat:               "text",
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if strings.Contains(fmtLogValue(cfg), "s3cret") {
+		t.Errorf("logged config shows the password: %s", fmtLogValue(cfg))
+	}
+}
+
+func TestLoadConfigNamesTheBadVariable(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        []string // substrings of the error
+	}{
+		{"CASSANDRA_TIMEOUT", "soon", []string{"CASSANDRA_TIMEOUT", `"soon"`}},
+		{"CASSANDRA_CONSISTENCY", "MOST", []string{"CASSANDRA_CONSISTENCY", `"MOST"`}},
+		{"CASSANDRA_CONSISTENCY", "SERIAL", []string{"CASSANDRA_CONSISTENCY", `"SERIAL"`}},
+		{"CASSANDRA_SCHEMA_CREATE", "maybe", []string{"CASSANDRA_SCHEMA_CREATE", `"maybe"`}},
+		{"TRACK_MAX_BATCH_EVENTS", "0", []string{"TRACK_MAX_BATCH_EVENTS", `"0"`}},
+		{"TRACK_MAX_BODY_BYTES", "12", []string{"TRACK_MAX_BODY_BYTES", `"12"`}},
+		{"CASSANDRA_KEYSPACE", "drop table", []string{"CASSANDRA_KEYSPACE", `"drop table"`}},
+		{"CASSANDRA_HOSTS", "db:99999", []string{"CASSANDRA_HOSTS", `"db:99999"`}},
+		{"CASSANDRA_REPLICATION", "3", []string{"CASSANDRA_REPLICATION", `"3"`}},
+		{"LOG_LEVEL", "loud", []string{"LOG_LEVEL", `"loud"`}},
+		{"LOG_FORMAT", "xml", []string{"LOG_FORMAT", `"xml"`}},
+		{"CASSANDRA_TIMEOUT", "-1s", []string{"CASSANDRA_TIMEOUT", `"-1s"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(tt.name, tt.value)
+			_, _, err := LoadConfig()
+			if err == nil {
+				t.Fatalf("%s=%s: got no error, want one", tt.name, tt.value)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	err := Config{CassandraKeyspace: "1x", TrackMaxBatchEvents: 0, TrackMaxBodyBytes: 1, LogLevel: "info", LogFormat: "json",
+		CassandraTimeout: time.Second, CassandraConnectTimeout: time.Second, CassandraHosts: []string{"h"},
+		CassandraReplication: "{}"}.Validate()
+	if err == nil {
+		t.Fatal("got no error, want three")
+	}
+	for _, name := range []string{"CASSANDRA_KEYSPACE", "TRACK_MAX_BATCH_EVENTS", "TRACK_MAX_BODY_BYTES"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}
+
+func TestLoadConfigIgnoresFuncTemplates(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("CASSANDRA_PASSWORD", "{{ secret:tracker-cassandra:password }}")
+	t.Setenv("CASSANDRA_TIMEOUT", "{{ configMap:tracker:CASSANDRA_TIMEOUT }}")
+	cfg, ignored, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CassandraPassword != "" || cfg.CassandraTimeout != 2*time.Second {
+		t.Errorf("got password %q timeout %s, want empty and the 2s default", cfg.CassandraPassword, cfg.CassandraTimeout)
+	}
+	if diff := cmp.Diff([]string{"CASSANDRA_PASSWORD", "CASSANDRA_TIMEOUT"}, ignored); diff != "" {
+		t.Errorf("ignored (-want +got):\n%s", diff)
+	}
+}
+func unsetenv(t *testing.T, name string) {
+	t.Helper()
+	if err := os.Unsetenv(name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fmtLogValue(cfg Config) string {
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("configuration", "config", cfg)
+	return buf.String()
+}

@@ -1,0 +1,139 @@
+// Package function is the tracker: it validates impressions sent to
+// POST /track (plain JSON, batches, CloudEvents) and stores them in
+// Apache Cassandra before answering. Function carries the func-go entry
+// points; the root package of the repository only constructs it.
+package function
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Function is the func-go instance. New makes it without I/O; Start reads
+// the configuration and connects in the background; requests that arrive
+// before that are answered 503 with Retry-After.
+type Function struct {
+	handler atomic.Pointer[http.Handler]
+	store   atomic.Pointer[cassandraStore]
+
+	mu     sync.Mutex
+	cancel context.CancelFunc // ends the connect loop
+	done   chan struct{}      // closed when the connect loop returns
+}
+
+// New returns a Function that is not started yet.
+func New() *Function {
+	return &Function{}
+}
+
+// Start reads the configuration from the environment and connects to
+// Cassandra, retrying with backoff until it succeeds or Stop is called.
+// func-go calls it in a goroutine while it already serves; an error here
+// (an invalid configuration) stops the process.
+func (f *Function) Start(_ context.Context, _ map[string]string) error {
+	cfg, ignored, err := LoadConfig()
+	if err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log := newLogger(cfg, os.Stderr)
+	for _, name := range ignored {
+		log.Warn("ignoring an unresolved template value; using the default", "variable", name)
+	}
+	log.Info("configuration", "config", cfg)
+
+	store := newCassandraStore(cfg, log)
+	h := newHandler(cfg, store, log)
+	f.store.Store(store)
+	f.handler.Store(&h)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	f.mu.Lock()
+	f.cancel, f.done = cancel, done
+	f.mu.Unlock()
+	defer close(done)
+	return connectLoop(ctx, log, store.connect)
+}
+
+// connectLoop calls connect until it succeeds or ctx ends, waiting longer
+// after each failure, up to a few seconds.
+func connectLoop(ctx context.Context, log *slog.Logger, connect func(context.Context) error) error {
+	const first, most = 100 * time.Millisecond, 5 * time.Second
+	wait := first
+	for attempt := 1; ; attempt++ {
+		started := time.Now()
+		err := connect(ctx)
+		if err == nil {
+			log.Info("connected to Cassandra", "attempt", attempt, "took", time.Since(started).String())
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Warn("cannot connect to Cassandra; retrying", "attempt", attempt, "retry_in", wait.String(), "error", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil
+		}
+		wait = min(wait*2, most)
+	}
+}
+
+// Stop ends the connect loop and closes the session. func-go calls it after
+// the HTTP server has finished the requests in flight.
+func (f *Function) Stop(ctx context.Context) error {
+	f.mu.Lock()
+	cancel, done := f.cancel, f.done
+	f.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+	if s := f.store.Load(); s != nil {
+		s.close()
+	}
+	return nil
+}
+
+// Ready reports whether Cassandra takes writes; it drives
+// /health/readiness.
+func (f *Function) Ready(context.Context) (bool, error) {
+	s := f.store.Load()
+	return s != nil && s.Ready(), nil
+}
+
+// Alive reports that the process serves; a lost Cassandra makes the
+// function unready, not dead, so Kubernetes does not restart it for that.
+func (f *Function) Alive(context.Context) (bool, error) {
+	return true, nil
+}
+
+// Handle serves every path that func-go does not serve itself.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	h := f.handler.Load()
+	if h == nil {
+		writeError(w, unavailable("the function is starting", 1))
+		return
+	}
+	(*h).ServeHTTP(w, r)
+}
+
+// newLogger builds the slog logger of LOG_LEVEL and LOG_FORMAT.
+func newLogger(cfg Config, out *os.File) *slog.Logger {
+	level, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(out, opts))
+	}
+	return slog.New(slog.NewJSONHandler(out, opts))
+}
