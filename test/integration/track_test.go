@@ -1,0 +1,377 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/go-cmp/cmp"
+)
+
+// row is one event as read back from the three tables.
+type row struct {
+	EventID     string
+	Username    string
+	Target      string
+	Description string
+	Source      string
+	OccurredAt  time.Time
+}
+
+var userSeq atomic.Int64
+
+// uniqueUser gives each test its own partition, so tests can run in
+// parallel and count rows exactly.
+func uniqueUser(t *testing.T) string {
+	return fmt.Sprintf("%s-%d-%d", t.Name(), time.Now().UnixNano(), userSeq.Add(1))
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func do(t *testing.T, req *http.Request) response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+}
+
+func postTrack(t *testing.T, contentType, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, baseURL+"/track", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return do(t, req)
+}
+
+func idsOf(t *testing.T, r response) []string {
+	t.Helper()
+	if r.Status != http.StatusCreated {
+		t.Fatalf("status: got %d, want 201; body %s", r.Status, r.Body)
+	}
+	var out struct{ IDs []string }
+	if err := json.Unmarshal(r.Body, &out); err != nil {
+		t.Fatalf("body %s: %v", r.Body, err)
+	}
+	return out.IDs
+}
+
+func query(t *testing.T, stmt string, args ...any) *gocql.Iter {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return session.Query(fmt.Sprintf(stmt, keyspace), args...).WithContext(ctx).Iter()
+}
+
+// byID reads an event's row from events_by_id; ok is false when absent.
+func byID(t *testing.T, id string) (r row, ok bool) {
+	t.Helper()
+	iter := query(t, `SELECT event_id, username, target, description, source, occurred_at FROM %s.events_by_id WHERE event_id = ?`, id)
+	ok = iter.Scan(&r.EventID, &r.Username, &r.Target, &r.Description, &r.Source, &r.OccurredAt)
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return r, ok
+}
+
+// userRows reads every row of a user on the given UTC days.
+func userRows(t *testing.T, username string, days ...time.Time) []row {
+	t.Helper()
+	var rows []row
+	for _, day := range days {
+		iter := query(t, `SELECT event_id, username, target, description, source, occurred_at FROM %s.events_by_user WHERE username = ? AND day = ?`, username, day)
+		var r row
+		for iter.Scan(&r.EventID, &r.Username, &r.Target, &r.Description, &r.Source, &r.OccurredAt) {
+			rows = append(rows, r)
+		}
+		if err := iter.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rows
+}
+
+// targetRows reads every row of an event id from a target's day, all buckets.
+func targetRows(t *testing.T, target string, day time.Time, eventID string) []row {
+	t.Helper()
+	var rows []row
+	for bucket := int16(0); bucket < 16; bucket++ {
+		iter := query(t, `SELECT event_id, username, target, description, occurred_at FROM %s.events_by_target WHERE target = ? AND day = ? AND bucket = ?`, target, day, bucket)
+		var r row
+		for iter.Scan(&r.EventID, &r.Username, &r.Target, &r.Description, &r.OccurredAt) {
+			if r.EventID == eventID {
+				rows = append(rows, r)
+			}
+		}
+		if err := iter.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rows
+}
+
+func dayOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// today and yesterday cover a test that runs across midnight UTC.
+func recentDays() []time.Time {
+	now := time.Now().UTC()
+	return []time.Time{dayOf(now), dayOf(now.Add(-24 * time.Hour))}
+}
+
+// assertStoredOnce checks that id is in every table exactly once with want's values.
+func assertStoredOnce(t *testing.T, id string, want row) {
+	t.Helper()
+	got, ok := byID(t, id)
+	if !ok {
+		t.Fatalf("events_by_id has no row for %q", id)
+	}
+	want.EventID = id
+	if want.OccurredAt.IsZero() {
+		want.OccurredAt = got.OccurredAt
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events_by_id row (-want +got):\n%s", diff)
+	}
+	var users []row
+	for _, r := range userRows(t, want.Username, dayOf(got.OccurredAt)) {
+		if r.EventID == id {
+			users = append(users, r)
+		}
+	}
+	if diff := cmp.Diff([]row{want}, users); diff != "" {
+		t.Errorf("events_by_user rows of %q (-want +got):\n%s", id, diff)
+	}
+	wantTarget := want
+	wantTarget.Source = ""
+	if diff := cmp.Diff([]row{wantTarget}, targetRows(t, want.Target, dayOf(got.OccurredAt), id)); diff != "" {
+		t.Errorf("events_by_target rows of %q (-want +got):\n%s", id, diff)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/", "/health/readiness", "/health/liveness"} {
+		req, _ := http.NewRequest(http.MethodGet, baseURL+path, nil)
+		if r := do(t, req); r.Status != http.StatusOK {
+			t.Errorf("GET %s: got %d %s, want 200", path, r.Status, r.Body)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, baseURL+"/", nil)
+	if r := do(t, req); strings.TrimSpace(string(r.Body)) != `{"status":"ok"}` {
+		t.Errorf(`GET /: got %s, want {"status":"ok"}`, r.Body)
+	}
+}
+
+// TestSeedExample is the README's first curl, in each content type a
+// browser or curl sends.
+func TestSeedExample(t *testing.T) {
+	t.Parallel()
+	for _, ct := range []string{"application/x-www-form-urlencoded", "application/json", "text/plain;charset=UTF-8", ""} {
+		t.Run(ct, func(t *testing.T) {
+			t.Parallel()
+			user := uniqueUser(t)
+			before := time.Now().Add(-time.Second)
+			ids := idsOf(t, postTrack(t, ct, `{"username": "`+user+`", "target": "https://www.google.com/", "description": "VIEW"}`))
+			if len(ids) != 1 {
+				t.Fatalf("ids: got %q, want one", ids)
+			}
+			assertStoredOnce(t, ids[0], row{Username: user, Target: "https://www.google.com/", Description: "VIEW"})
+			got, _ := byID(t, ids[0])
+			if got.OccurredAt.Before(before) || got.OccurredAt.After(time.Now().Add(time.Second)) {
+				t.Errorf("occurred_at: got %s, want the receive time (about %s)", got.OccurredAt, before)
+			}
+		})
+	}
+}
+
+func TestRejectedRequestsStoreNothing(t *testing.T) {
+	t.Parallel()
+	user := uniqueUser(t)
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+	}{
+		{"HOVER", "", `{"username":"` + user + `","target":"https://www.google.com/","description":"HOVER"}`, 400},
+		{"batch with one bad event", "application/json", `[{"username":"` + user + `","target":"https://a.b/","description":"VIEW"},{"username":"` + user + `","target":"nope","description":"VIEW"}]`, 400},
+		{"unsupported type", "application/xml", `{"username":"` + user + `","target":"https://a.b/","description":"VIEW"}`, 415},
+	}
+	for _, tt := range tests {
+		r := postTrack(t, tt.contentType, tt.body)
+		if r.Status != tt.status || r.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: got %d %s %s, want %d problem+json", tt.name, r.Status, r.Header.Get("Content-Type"), r.Body, tt.status)
+		}
+	}
+	if rows := userRows(t, user, recentDays()...); len(rows) != 0 {
+		t.Errorf("rejected requests stored %d rows: %+v", len(rows), rows)
+	}
+	r := postTrack(t, "", `{"username":"John Doe","target":"https://www.google.com/","description":"HOVER"}`)
+	if !bytes.Contains(r.Body, []byte(`"field":"description"`)) {
+		t.Errorf("HOVER: got %s, want an error naming the description field", r.Body)
+	}
+}
+
+func TestBatchStoresEveryEvent(t *testing.T) {
+	t.Parallel()
+	user := uniqueUser(t)
+	var events []string
+	for i := range 50 {
+		events = append(events, fmt.Sprintf(`{"id":"%s-%d","timestamp":"2026-03-01T10:%02d:00Z","username":"%s","target":"https://a.example/%d","description":"CLICK"}`, user, i, i, user, i%3))
+	}
+	ids := idsOf(t, postTrack(t, "application/json", "["+strings.Join(events, ",")+"]"))
+	if len(ids) != 50 {
+		t.Fatalf("ids: got %d, want 50", len(ids))
+	}
+	for i, id := range ids {
+		if want := fmt.Sprintf("%s-%d", user, i); id != want {
+			t.Fatalf("ids[%d]: got %q, want %q", i, id, want)
+		}
+	}
+	rows := userRows(t, user, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	if len(rows) != 50 {
+		t.Fatalf("events_by_user: got %d rows, want 50", len(rows))
+	}
+	// Newest first within the day.
+	for i := 1; i < len(rows); i++ {
+		if rows[i].OccurredAt.After(rows[i-1].OccurredAt) {
+			t.Fatalf("events_by_user is not newest first at row %d: %s after %s", i, rows[i].OccurredAt, rows[i-1].OccurredAt)
+		}
+	}
+	assertStoredOnce(t, ids[7], row{Username: user, Target: "https://a.example/1", Description: "CLICK", OccurredAt: time.Date(2026, 3, 1, 10, 7, 0, 0, time.UTC)})
+}
+
+func TestRetryWithSameIDStoresOnce(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name              string
+		first, retry      string // timestamp fields, may be empty
+		wantOccurredAtSet bool
+	}{
+		{"no timestamp either time", "", "", false},
+		{"timestamp both times", `"timestamp":"2026-02-03T04:05:06Z",`, `"timestamp":"2026-02-03T04:05:06Z",`, true},
+		{"timestamp first, none on retry", `"timestamp":"2026-02-03T04:05:06Z",`, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			user := uniqueUser(t)
+			id := "retry-" + user
+			body := func(ts string) string {
+				return `{"id":"` + id + `",` + ts + `"username":"` + user + `","target":"https://a.b/x","description":"VIEW"}`
+			}
+			first := idsOf(t, postTrack(t, "application/json", body(tt.first)))
+			stored, _ := byID(t, id)
+			retry := idsOf(t, postTrack(t, "application/json", body(tt.retry)))
+			if diff := cmp.Diff(first, retry); diff != "" {
+				t.Errorf("ids of the retry (-first +retry):\n%s", diff)
+			}
+			want := row{Username: user, Target: "https://a.b/x", Description: "VIEW", OccurredAt: stored.OccurredAt}
+			assertStoredOnce(t, id, want)
+			if tt.wantOccurredAtSet && !stored.OccurredAt.Equal(time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)) {
+				t.Errorf("occurred_at: got %s, want the client's 2026-02-03T04:05:06Z", stored.OccurredAt)
+			}
+		})
+	}
+}
+
+func newCloudEvent(t *testing.T, id, user string, withTime bool) cloudevents.Event {
+	t.Helper()
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetSource("https://shop.example/" + user)
+	e.SetType("dev.tracker.impression")
+	if withTime {
+		e.SetTime(time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC))
+	}
+	data := map[string]string{"username": user, "target": "https://shop.example/p/" + id, "description": "CLICK"}
+	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestCloudEvents(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"binary", "structured", "batch"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			user := uniqueUser(t)
+			events := []cloudevents.Event{newCloudEvent(t, "a", user, true), newCloudEvent(t, "b", user, false)}
+			if mode != "batch" {
+				events = events[:1]
+			}
+			ctx := context.Background()
+			var req *http.Request
+			var err error
+			switch mode {
+			case "binary":
+				req, err = cehttp.NewHTTPRequestFromEvent(ctx, baseURL+"/track", events[0])
+			case "structured":
+				req, err = cehttp.NewHTTPRequestFromEvent(binding.WithForceStructured(ctx), baseURL+"/track", events[0])
+			case "batch":
+				req, err = cehttp.NewHTTPRequestFromEvents(ctx, baseURL+"/track", events)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := idsOf(t, do(t, req))
+			source := "https://shop.example/" + user
+			wantIDs := []string{source + " a", source + " b"}[:len(events)]
+			if diff := cmp.Diff(wantIDs, ids); diff != "" {
+				t.Fatalf("ids (-want +got):\n%s", diff)
+			}
+			assertStoredOnce(t, ids[0], row{Username: user, Target: "https://shop.example/p/a", Description: "CLICK", Source: source,
+				OccurredAt: time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)})
+			if mode == "batch" {
+				assertStoredOnce(t, ids[1], row{Username: user, Target: "https://shop.example/p/b", Description: "CLICK", Source: source})
+			}
+		})
+	}
+}
+
+// TestCloudEventRedeliveryStoresOnce is a broker delivering the same event
+// twice; the event has no time attribute, the common case.
+func TestCloudEventRedeliveryStoresOnce(t *testing.T) {
+	t.Parallel()
+	user := uniqueUser(t)
+	var ids [][]string
+	for range 2 {
+		req, err := cehttp.NewHTTPRequestFromEvent(context.Background(), baseURL+"/track", newCloudEvent(t, "once", user, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, idsOf(t, do(t, req)))
+	}
+	if diff := cmp.Diff(ids[0], ids[1]); diff != "" {
+		t.Errorf("ids (-first +second):\n%s", diff)
+	}
+	source := "https://shop.example/" + user
+	assertStoredOnce(t, source+" once", row{Username: user, Target: "https://shop.example/p/once", Description: "CLICK", Source: source})
+}
