@@ -117,10 +117,19 @@ func (s *cassandraStore) prepareSchema(ctx context.Context, session *gocql.Sessi
 	return nil
 }
 
-// Ready implements Store.
+// Ready implements Store: the session is open and the driver sees at
+// least one node up.
 func (s *cassandraStore) Ready() bool {
 	session := s.session.Load()
-	return session != nil && !session.Closed()
+	if session == nil || session.Closed() {
+		return false
+	}
+	for _, h := range session.GetHosts() {
+		if h.IsUp() {
+			return true
+		}
+	}
+	return false
 }
 
 // close ends the session; in-flight queries fail.

@@ -47,17 +47,17 @@ func (f *Function) Start(_ context.Context, _ map[string]string) error {
 	}
 	log.Info("configuration", "config", cfg)
 
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	defer close(done)
+	f.mu.Lock()
+	f.cancel, f.done = cancel, done
+	f.mu.Unlock()
+
 	store := newCassandraStore(cfg, log)
 	h := newHandler(cfg, store, log)
 	f.store.Store(store)
 	f.handler.Store(&h)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	f.mu.Lock()
-	f.cancel, f.done = cancel, done
-	f.mu.Unlock()
-	defer close(done)
 	return connectLoop(ctx, log, store.connect)
 }
 
