@@ -140,7 +140,9 @@ func (s *cassandraStore) close() {
 }
 
 // Save implements Store. Events are written concurrently; the first
-// failure cancels the rest and is returned.
+// failure cancels the rest and is returned. ctx's deadline bounds the whole
+// save; the driver's per-request timeout (CASSANDRA_TIMEOUT) bounds each
+// query as well.
 func (s *cassandraStore) Save(ctx context.Context, events []Event) error {
 	session := s.session.Load()
 	if session == nil {
@@ -225,32 +227,12 @@ func (s *cassandraStore) saveOne(ctx context.Context, session *gocql.Session, ev
 	return first
 }
 
-func (s *cassandraStore) query(ctx context.Context, session *gocql.Session, stmt string, args ...any) *boundQuery {
-	return &boundQuery{q: session.Query(stmt, args...).Idempotent(true), ctx: ctx, timeout: s.cfg.CassandraTimeout}
+func (s *cassandraStore) query(ctx context.Context, session *gocql.Session, stmt string, args ...any) *gocql.Query {
+	return session.Query(stmt, args...).Idempotent(true).WithContext(ctx)
 }
 
 func (s *cassandraStore) exec(ctx context.Context, session *gocql.Session, stmt string, args ...any) error {
 	return s.query(ctx, session, stmt, args...).Exec()
-}
-
-// boundQuery runs a query under its own deadline of CASSANDRA_TIMEOUT, which
-// also bounds the wait for a connection.
-type boundQuery struct {
-	q       *gocql.Query
-	ctx     context.Context
-	timeout time.Duration
-}
-
-func (b *boundQuery) Exec() error {
-	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
-	defer cancel()
-	return b.q.WithContext(ctx).Exec()
-}
-
-func (b *boundQuery) Scan(dest ...any) error {
-	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
-	defer cancel()
-	return b.q.WithContext(ctx).Scan(dest...)
 }
 
 // bucketOf spreads a target's events over targetBuckets partitions by a

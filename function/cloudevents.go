@@ -23,9 +23,20 @@ import (
 // ceData is the data of a tracking CloudEvent: the plain form without id
 // and timestamp, whose roles the CloudEvent's source+id and time play.
 type ceData struct {
-	Username    *string `json:"username"`
-	Target      *string `json:"target"`
-	Description *string `json:"description"`
+	Username, Target, Description *string
+}
+
+// slot names the fields of CloudEvent data for decodeFlatObject.
+func (d *ceData) slot(name string) **string {
+	switch name {
+	case "username":
+		return &d.Username
+	case "target":
+		return &d.Target
+	case "description":
+		return &d.Description
+	}
+	return nil
 }
 
 // ceEncoding tells which CloudEvents mode a request uses, by sdk-go's own
@@ -136,7 +147,7 @@ func fromCloudEvent(fe *fieldErrors, index *int, ce *event.Event, now time.Time,
 		return false
 	}
 	var d ceData
-	if err := decodeStrict(data, &d); err != nil {
+	if err := decodeFlatObject(data, d.slot); err != nil {
 		e := jsonFieldError(index, err)
 		e.Field = prefixData(e.Field)
 		*fe = append(*fe, e)

@@ -44,6 +44,9 @@ type Config struct {
 	TrackMaxBodyBytes int64 `envconfig:"TRACK_MAX_BODY_BYTES" default:"1048576"`
 	// TrackMaxBatchEvents is the largest number of events in one request.
 	TrackMaxBatchEvents int `envconfig:"TRACK_MAX_BATCH_EVENTS" default:"500"`
+	// TrackMaxInflight bounds the events being written to Cassandra at once
+	// by this process; past it requests get 503 at once instead of queueing.
+	TrackMaxInflight int `envconfig:"TRACK_MAX_INFLIGHT" default:"2000"`
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
@@ -127,6 +130,9 @@ func (c Config) Validate() error {
 	if c.TrackMaxBatchEvents < 1 {
 		bad("TRACK_MAX_BATCH_EVENTS", c.TrackMaxBatchEvents, "must be at least 1")
 	}
+	if c.TrackMaxInflight < c.TrackMaxBatchEvents {
+		bad("TRACK_MAX_INFLIGHT", c.TrackMaxInflight, fmt.Sprintf("must be at least TRACK_MAX_BATCH_EVENTS (%d), or a full batch could never be written", c.TrackMaxBatchEvents))
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("LOG_LEVEL", c.LogLevel, err.Error())
 	}
@@ -186,6 +192,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("CASSANDRA_REPLICATION", c.CassandraReplication),
 		slog.Int64("TRACK_MAX_BODY_BYTES", c.TrackMaxBodyBytes),
 		slog.Int("TRACK_MAX_BATCH_EVENTS", c.TrackMaxBatchEvents),
+		slog.Int("TRACK_MAX_INFLIGHT", c.TrackMaxInflight),
 		slog.String("LOG_LEVEL", c.LogLevel),
 		slog.String("LOG_FORMAT", c.LogFormat),
 	)

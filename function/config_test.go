@@ -19,7 +19,7 @@ func TestEnvNamesArePinned(t *testing.T) {
 		"CASSANDRA_HOSTS", "CASSANDRA_KEYSPACE", "CASSANDRA_CONSISTENCY", "CASSANDRA_LOCAL_DC",
 		"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD", "CASSANDRA_TIMEOUT", "CASSANDRA_CONNECT_TIMEOUT",
 		"CASSANDRA_SCHEMA_CREATE", "CASSANDRA_REPLICATION", "TRACK_MAX_BODY_BYTES", "TRACK_MAX_BATCH_EVENTS",
-		"LOG_LEVEL", "LOG_FORMAT",
+		"TRACK_MAX_INFLIGHT", "LOG_LEVEL", "LOG_FORMAT",
 	}
 	if diff := cmp.Diff(want, EnvNames()); diff != "" {
 		t.Errorf("EnvNames (-want +got):\n%s", diff)
@@ -53,6 +53,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		CassandraReplication:    "{'class': 'SimpleStrategy', 'replication_factor': 1}",
 		TrackMaxBodyBytes:       1 << 20,
 		TrackMaxBatchEvents:     500,
+		TrackMaxInflight:        2000,
 		LogLevel:                "info",
 		LogFormat:               "json",
 	}
@@ -79,6 +80,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"CASSANDRA_REPLICATION":     "{'class': 'NetworkTopologyStrategy', 'dc1': 3}",
 		"TRACK_MAX_BODY_BYTES":      "2048",
 		"TRACK_MAX_BATCH_EVENTS":    "10",
+		"TRACK_MAX_INFLIGHT":        "40",
 		"LOG_LEVEL":                 "debug",
 		"LOG_FORMAT":                "text",
 	}
@@ -101,6 +103,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		CassandraReplication:    "{'class': 'NetworkTopologyStrategy', 'dc1': 3}",
 		TrackMaxBodyBytes:       2048,
 		TrackMaxBatchEvents:     10,
+		TrackMaxInflight:        40,
 		LogLevel:                "debug",
 		LogFormat:               "text",
 	}
@@ -126,6 +129,7 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"CASSANDRA_KEYSPACE", "drop table", []string{"CASSANDRA_KEYSPACE", `"drop table"`}},
 		{"CASSANDRA_HOSTS", "db:99999", []string{"CASSANDRA_HOSTS", `"db:99999"`}},
 		{"CASSANDRA_REPLICATION", "3", []string{"CASSANDRA_REPLICATION", `"3"`}},
+		{"TRACK_MAX_INFLIGHT", "100", []string{"TRACK_MAX_INFLIGHT", `"100"`, "TRACK_MAX_BATCH_EVENTS"}},
 		{"LOG_LEVEL", "loud", []string{"LOG_LEVEL", `"loud"`}},
 		{"LOG_FORMAT", "xml", []string{"LOG_FORMAT", `"xml"`}},
 		{"CASSANDRA_TIMEOUT", "-1s", []string{"CASSANDRA_TIMEOUT", `"-1s"`}},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,11 +16,25 @@ import (
 // plainEvent is the JSON form of one impression. Pointers tell a missing
 // field from an empty one.
 type plainEvent struct {
-	ID          *string `json:"id"`
-	Timestamp   *string `json:"timestamp"`
-	Username    *string `json:"username"`
-	Target      *string `json:"target"`
-	Description *string `json:"description"`
+	ID, Timestamp                 *string
+	Username, Target, Description *string
+}
+
+// slot names the fields of the plain form for decodeFlatObject.
+func (p *plainEvent) slot(name string) **string {
+	switch name {
+	case "id":
+		return &p.ID
+	case "timestamp":
+		return &p.Timestamp
+	case "username":
+		return &p.Username
+	case "target":
+		return &p.Target
+	case "description":
+		return &p.Description
+	}
+	return nil
 }
 
 // decodePlain reads the plain JSON form: one object or an array of them.
@@ -65,7 +80,7 @@ func decodePlain(body []byte, now time.Time, maxEvents int) ([]Event, error) {
 func decodePlainEvent(fe *fieldErrors, index *int, raw []byte, now time.Time, ev *Event) bool {
 	before := len(*fe)
 	var p plainEvent
-	if err := decodeStrict(raw, &p); err != nil {
+	if err := decodeFlatObject(raw, p.slot); err != nil {
 		*fe = append(*fe, jsonFieldError(index, err))
 		return false
 	}
@@ -143,53 +158,97 @@ func checkBatchSize(n, maxEvents int) error {
 	return nil
 }
 
-// decodeStrict decodes one JSON value into v, rejecting unknown fields and
-// anything after the value.
-func decodeStrict(data []byte, v any) error {
+// decodeFlatObject reads one JSON object whose values are all strings, in
+// a single pass: slot returns where a field goes, or nil for an unknown
+// one. Unknown and repeated fields, values of another type and anything
+// after the object are errors that name the field.
+func decodeFlatObject(data []byte, slot func(name string) **string) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	tok, err := dec.Token()
+	if err != nil {
 		return err
 	}
-	if dec.More() {
-		return errTrailingData
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return &decodeError{Reason: "invalid_type", Message: "must be a JSON object, got " + describeToken(tok)}
 	}
-	if _, err := dec.Token(); err == nil {
-		return errTrailingData
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		p := slot(name)
+		if p == nil {
+			return &decodeError{Field: name, Reason: "unknown_field", Message: "is not a known field"}
+		}
+		if *p != nil {
+			return &decodeError{Field: name, Reason: "duplicate_field", Message: "appears more than once"}
+		}
+		if tok, err = dec.Token(); err != nil {
+			return err
+		}
+		v, ok := tok.(string)
+		if !ok {
+			return &decodeError{Field: name, Reason: "invalid_type", Message: "must be a string, got " + describeToken(tok)}
+		}
+		*p = &v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &decodeError{Reason: "trailing_data", Message: "only one JSON value is allowed"}
 	}
 	return nil
 }
 
-var errTrailingData = errors.New("trailing data after the JSON value")
+// decodeError is a client fault found while decoding, with the field it
+// concerns.
+type decodeError struct {
+	Field, Reason, Message string
+}
+
+func (e *decodeError) Error() string { return e.Field + ": " + e.Message }
+
+// describeToken names the JSON type of a token for error messages.
+func describeToken(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '[' {
+			return "an array"
+		}
+		return "an object"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return "an unknown value"
+}
 
 // jsonFieldError turns an encoding/json error into a client-safe FieldError.
 func jsonFieldError(index *int, err error) FieldError {
+	var decErr *decodeError
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
+	case errors.As(err, &decErr):
+		return FieldError{Index: index, Field: decErr.Field, Reason: decErr.Reason, Message: decErr.Message}
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
 			return FieldError{Index: index, Reason: "invalid_type", Message: fmt.Sprintf("must be a JSON object, got %s", typeErr.Value)}
 		}
 		return FieldError{Index: index, Field: typeErr.Field, Reason: "invalid_type",
-			Message: fmt.Sprintf("must be a %s, got %s", jsonTypeName(typeErr.Type.String()), typeErr.Value)}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return FieldError{Index: index, Field: name, Reason: "unknown_field", Message: "is not a known field"}
+			Message: fmt.Sprintf("must be %s, got %s", typeErr.Type, typeErr.Value)}
 	case errors.As(err, &syntaxErr):
 		return FieldError{Index: index, Reason: "invalid_json", Message: fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(syntaxErr.Error(), "json: "), syntaxErr.Offset)}
-	case errors.Is(err, errTrailingData):
-		return FieldError{Index: index, Reason: "trailing_data", Message: "only one JSON value is allowed"}
 	default:
 		return FieldError{Index: index, Reason: "invalid_json", Message: "the JSON value is incomplete or malformed"}
 	}
-}
-
-func jsonTypeName(goType string) string {
-	if strings.HasSuffix(goType, "string") {
-		return "string"
-	}
-	return "JSON " + goType
 }
 
 func firstByte(b []byte) byte {

@@ -1,11 +1,13 @@
 package function
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -17,6 +19,9 @@ type handler struct {
 	store Store
 	log   *slog.Logger
 	now   func() time.Time
+
+	// inflight counts the events being written now, for TRACK_MAX_INFLIGHT.
+	inflight atomic.Int64
 }
 
 // newHandler returns the API with its dependencies; tests pass a fake store.
@@ -76,7 +81,19 @@ func (h *handler) handleTrack(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err, 0)
 		return
 	}
-	if err := h.store.Save(r.Context(), events); err != nil {
+	n := int64(len(events))
+	if h.inflight.Add(n) > int64(h.cfg.TrackMaxInflight) {
+		h.inflight.Add(-n)
+		h.fail(w, r, errOverloaded, len(events))
+		return
+	}
+	// One deadline for the whole write, so that a request never waits much
+	// longer than CASSANDRA_TIMEOUT, however many queries it needs.
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.CassandraTimeout)
+	err = h.store.Save(ctx, events)
+	cancel()
+	h.inflight.Add(-n)
+	if err != nil {
 		h.fail(w, r, err, len(events))
 		return
 	}
@@ -126,6 +143,9 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request) ([]Event, error
 		return decodePlain(body, now, h.cfg.TrackMaxBatchEvents)
 	}
 }
+
+// errOverloaded answers a request that would pass TRACK_MAX_INFLIGHT.
+var errOverloaded = unavailable("too many events are being stored right now; retry later with the same ids", 1)
 
 // fail is the one place that turns an error into a response. Client faults
 // carry their own status; store failures are logged here, once, and the

@@ -21,6 +21,7 @@ import (
 
 // fakeStore records what it is asked to save.
 type fakeStore struct {
+	block  chan struct{} // when set, Save waits for it to close
 	mu     sync.Mutex
 	saved  []Event
 	err    error
@@ -28,7 +29,14 @@ type fakeStore struct {
 	called int
 }
 
-func (s *fakeStore) Save(_ context.Context, events []Event) error {
+func (s *fakeStore) Save(ctx context.Context, events []Event) error {
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return errors.Join(ErrUnavailable, ctx.Err())
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.called++
@@ -44,12 +52,15 @@ func (s *fakeStore) Ready() bool { return !s.notUp }
 var testNow = time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC)
 
 func testConfig() Config {
-	return Config{TrackMaxBodyBytes: 4096, TrackMaxBatchEvents: 5}
+	return Config{TrackMaxBodyBytes: 4096, TrackMaxBatchEvents: 5, TrackMaxInflight: 8, CassandraTimeout: time.Second}
 }
 
 func newTestHandler(store Store) http.Handler {
-	h := &handler{cfg: testConfig(), store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: func() time.Time { return testNow }}
-	return h.routes()
+	return newTestAPI(store).routes()
+}
+
+func newTestAPI(store Store) *handler {
+	return &handler{cfg: testConfig(), store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: func() time.Time { return testNow }}
 }
 
 const validJSON = `{"username":"John Doe","target":"https://www.google.com/","description":"VIEW"}`
@@ -183,6 +194,10 @@ func TestTrackRejectsInvalidEvents(t *testing.T) {
 		{"id with space", `{"id":"a b","username":"a","target":"https://a.b/","description":"VIEW"}`, []string{"-:id:invalid_id"}},
 		{"empty id", `{"id":"","username":"a","target":"https://a.b/","description":"VIEW"}`, []string{"-:id:invalid_id"}},
 		{"trailing data", validJSON + `{}`, []string{"-::trailing_data"}},
+		{"duplicate field", `{"username":"a","username":"b","target":"https://a.b/","description":"VIEW"}`, []string{"-:username:duplicate_field"}},
+		{"null field", `{"username":null,"target":"https://a.b/","description":"VIEW"}`, []string{"-:username:invalid_type"}},
+		{"object for target", `{"username":"a","target":{"href":"https://a.b/"},"description":"VIEW"}`, []string{"-:target:invalid_type"}},
+		{"deeply nested value", `{"username":` + strings.Repeat("[", 1500) + strings.Repeat("]", 1500) + `}`, []string{"-:username:invalid_type"}},
 		{"syntax error", `{"username":`, []string{"-::invalid_json"}},
 		{"not an object", `"VIEW"`, []string{"-::invalid_json"}},
 		{"empty body", ``, []string{"-::empty_body"}},
@@ -483,5 +498,54 @@ func TestBinaryCloudEventWinsOverContentType(t *testing.T) {
 		"ce-specversion", "1.0", "ce-id", "x1", "ce-source", "/web", "ce-type", "impression"))
 	if diff := cmp.Diff([]string{"/web x1"}, ids); diff != "" {
 		t.Errorf("ids (-want +got):\n%s", diff)
+	}
+}
+
+// TestOverloadAnswers503AtOnce fills TRACK_MAX_INFLIGHT (8) with a batch
+// the store holds, and expects the next batch to be refused at once.
+func TestOverloadAnswers503AtOnce(t *testing.T) {
+	t.Parallel()
+	store := &fakeStore{block: make(chan struct{})}
+	api := newTestAPI(store)
+	h := api.routes()
+	five := "[" + strings.TrimSuffix(strings.Repeat(validJSON+",", 5), ",") + "]"
+	first := make(chan *httptest.ResponseRecorder)
+	go func() { first <- post(t, h, "application/json", five) }()
+	// Poll until the first batch is inside Save.
+	deadline := time.Now().Add(5 * time.Second)
+	for api.inflight.Load() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first batch never reached the store")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rec := post(t, h, "application/json", five)
+	readProblem(t, rec, http.StatusServiceUnavailable)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	// A small request still fits.
+	close(store.block)
+	if ids := readIDs(t, <-first); len(ids) != 5 {
+		t.Errorf("first batch: got %d ids, want 5", len(ids))
+	}
+	readIDs(t, post(t, h, "application/json", five))
+	if got := api.inflight.Load(); got != 0 {
+		t.Errorf("inflight after all requests: got %d, want 0", got)
+	}
+}
+
+// TestSaveIsBoundedByTheTimeout holds the store forever and expects a 503
+// once CASSANDRA_TIMEOUT passes, not a hang.
+func TestSaveIsBoundedByTheTimeout(t *testing.T) {
+	t.Parallel()
+	store := &fakeStore{block: make(chan struct{})}
+	hd := newTestAPI(store)
+	hd.cfg.CassandraTimeout = 50 * time.Millisecond
+	started := time.Now()
+	rec := post(t, hd.routes(), "application/json", validJSON)
+	readProblem(t, rec, http.StatusServiceUnavailable)
+	if took := time.Since(started); took > 5*time.Second {
+		t.Errorf("request took %s, want about CASSANDRA_TIMEOUT (50ms)", took)
 	}
 }
