@@ -1,0 +1,300 @@
+package manifests
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// The files under test, relative to the repository root. Error messages
+// name them this way.
+const (
+	fileService              = "knative/service.yaml"
+	fileConfigMap            = "knative/configmap.yaml"
+	fileSecret               = "knative/secret.example.yaml"
+	fileBroker               = "knative/broker.yaml"
+	fileTrigger              = "knative/trigger.yaml"
+	fileKnativeKustomization = "knative/kustomization.yaml"
+	fileStorageClass         = "cassandra/storageclass.yaml"
+	fileCassandraService     = "cassandra/service.yaml"
+	fileStatefulSet          = "cassandra/statefulset.yaml"
+	filePDB                  = "cassandra/pdb.yaml"
+	fileCassandraKustomize   = "cassandra/kustomization.yaml"
+	fileCompose              = "cassandra/compose.yaml"
+	fileFunc                 = "func.yaml"
+	fileDockerfile           = "Dockerfile"
+	fileGoMod                = "go.mod"
+)
+
+// bundle holds every deployment file of the repository, decoded. Checks
+// read it; the tests of broken manifests change a freshly loaded copy.
+type bundle struct {
+	root string
+
+	service              *servingv1.Service
+	configMap            *corev1.ConfigMap
+	secret               *corev1.Secret
+	brokers              []*eventingv1.Broker
+	trigger              *eventingv1.Trigger
+	knativeKustomization *kustomization
+
+	storageClass       *storagev1.StorageClass
+	cassandraService   *corev1.Service
+	statefulSet        *appsv1.StatefulSet
+	pdb                *policyv1.PodDisruptionBudget
+	cassandraKustomize *kustomization
+	compose            *compose
+
+	funcYAML   *funcYAML
+	dockerfile *dockerfile
+	goMod      []byte
+}
+
+// kustomization is the part of kustomize's Kustomization that this
+// repository uses; strict decoding makes any other field an error, so that
+// a new field is added here (and checked) on purpose.
+type kustomization struct {
+	APIVersion string           `json:"apiVersion"`
+	Kind       string           `json:"kind"`
+	Resources  []string         `json:"resources"`
+	Images     []kustomizeImage `json:"images,omitempty"`
+}
+
+// kustomizeImage is one entry of a Kustomization's images list.
+type kustomizeImage struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName,omitempty"`
+	NewTag  string `json:"newTag,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+}
+
+// compose is the part of the Compose specification that
+// cassandra/compose.yaml uses.
+type compose struct {
+	Name     string                    `json:"name,omitempty"`
+	Services map[string]composeService `json:"services"`
+	Volumes  map[string]*struct{}      `json:"volumes,omitempty"`
+}
+
+// composeService is one service of a compose file.
+type composeService struct {
+	Image           string                      `json:"image,omitempty"`
+	Build           *composeBuild               `json:"build,omitempty"`
+	Environment     map[string]string           `json:"environment,omitempty"`
+	Ports           []string                    `json:"ports,omitempty"`
+	Healthcheck     *composeHealthcheck         `json:"healthcheck,omitempty"`
+	DependsOn       map[string]composeDependsOn `json:"depends_on,omitempty"`
+	Volumes         []string                    `json:"volumes,omitempty"`
+	StopGracePeriod string                      `json:"stop_grace_period,omitempty"`
+}
+
+// composeBuild says where a compose service's image is built from.
+type composeBuild struct {
+	Context    string `json:"context"`
+	Dockerfile string `json:"dockerfile,omitempty"`
+}
+
+// composeHealthcheck is a compose service's health check.
+type composeHealthcheck struct {
+	Test        []string `json:"test"`
+	Interval    string   `json:"interval,omitempty"`
+	Timeout     string   `json:"timeout,omitempty"`
+	Retries     int      `json:"retries,omitempty"`
+	StartPeriod string   `json:"start_period,omitempty"`
+}
+
+// composeDependsOn is the long form of a depends_on entry.
+type composeDependsOn struct {
+	Condition string `json:"condition"`
+}
+
+// repoRoot is the repository root: the parent of the test module.
+func repoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	// go test runs in the package directory, test/manifests.
+	root := filepath.Dir(filepath.Dir(wd))
+	if _, err := os.Stat(filepath.Join(root, fileFunc)); err != nil {
+		return "", fmt.Errorf("repository root not found from %s: %w", wd, err)
+	}
+	return root, nil
+}
+
+// loadBundle reads and strictly decodes every deployment file under root.
+// It returns every problem it finds, not only the first.
+func loadBundle(root string) (*bundle, error) {
+	b := &bundle{root: root}
+	var errs []error
+	one := func(file, apiVersion, kind string, into any) {
+		if err := decodeOne(root, file, apiVersion, kind, into); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	b.service = new(servingv1.Service)
+	one(fileService, "serving.knative.dev/v1", "Service", b.service)
+	b.configMap = new(corev1.ConfigMap)
+	one(fileConfigMap, "v1", "ConfigMap", b.configMap)
+	b.secret = new(corev1.Secret)
+	one(fileSecret, "v1", "Secret", b.secret)
+	b.trigger = new(eventingv1.Trigger)
+	one(fileTrigger, "eventing.knative.dev/v1", "Trigger", b.trigger)
+	b.knativeKustomization = new(kustomization)
+	one(fileKnativeKustomization, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.knativeKustomization)
+	b.storageClass = new(storagev1.StorageClass)
+	one(fileStorageClass, "storage.k8s.io/v1", "StorageClass", b.storageClass)
+	b.cassandraService = new(corev1.Service)
+	one(fileCassandraService, "v1", "Service", b.cassandraService)
+	b.statefulSet = new(appsv1.StatefulSet)
+	one(fileStatefulSet, "apps/v1", "StatefulSet", b.statefulSet)
+	b.pdb = new(policyv1.PodDisruptionBudget)
+	one(filePDB, "policy/v1", "PodDisruptionBudget", b.pdb)
+	b.cassandraKustomize = new(kustomization)
+	one(fileCassandraKustomize, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.cassandraKustomize)
+
+	docs, err := readDocuments(root, fileBroker)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, doc := range docs {
+		br := new(eventingv1.Broker)
+		if err := decodeStrict(fmt.Sprintf("%s (document %d)", fileBroker, i+1), doc, "eventing.knative.dev/v1", "Broker", br); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.brokers = append(b.brokers, br)
+	}
+
+	b.compose = new(compose)
+	if err := decodePlain(root, fileCompose, b.compose); err != nil {
+		errs = append(errs, err)
+	}
+	b.funcYAML = new(funcYAML)
+	if err := decodePlain(root, fileFunc, b.funcYAML); err != nil {
+		errs = append(errs, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, fileDockerfile)); err != nil {
+		errs = append(errs, err)
+	} else if b.dockerfile, err = parseDockerfile(fileDockerfile, data); err != nil {
+		errs = append(errs, err)
+	}
+	if b.goMod, err = os.ReadFile(filepath.Join(root, fileGoMod)); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return b, nil
+}
+
+// decodeOne decodes a file that holds exactly one Kubernetes object.
+func decodeOne(root, file, apiVersion, kind string, into any) error {
+	docs, err := readDocuments(root, file)
+	if err != nil {
+		return err
+	}
+	if len(docs) != 1 {
+		return fmt.Errorf("%s: got %d YAML documents, want 1", file, len(docs))
+	}
+	return decodeStrict(file, docs[0], apiVersion, kind, into)
+}
+
+// decodePlain decodes a file that is not a Kubernetes object (func.yaml,
+// a compose file) strictly into into.
+func decodePlain(root, file string, into any) error {
+	data, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		return err
+	}
+	return decodePlainBytes(file, data, into)
+}
+
+// decodePlainBytes decodes YAML text strictly into into.
+func decodePlainBytes(file string, data []byte, into any) error {
+	if err := yaml.UnmarshalStrict(data, into); err != nil {
+		return fmt.Errorf("%s: %v", file, err)
+	}
+	return nil
+}
+
+// readDocuments splits a YAML file into its non-empty documents.
+func readDocuments(root, file string) ([][]byte, error) {
+	data, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		return nil, err
+	}
+	return splitDocuments(data), nil
+}
+
+// splitDocuments splits YAML text at its "---" separator lines and drops
+// documents that hold only comments or blank lines.
+func splitDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	var cur bytes.Buffer
+	flush := func() {
+		if hasContent(cur.Bytes()) {
+			docs = append(docs, bytes.Clone(cur.Bytes()))
+		}
+		cur.Reset()
+	}
+	for line := range bytes.Lines(data) {
+		if t := bytes.TrimRight(line, " \t\r\n"); bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
+			flush()
+			continue
+		}
+		cur.Write(line)
+	}
+	flush()
+	return docs
+}
+
+func hasContent(doc []byte) bool {
+	for line := range bytes.Lines(doc) {
+		t := bytes.TrimSpace(line)
+		if len(t) > 0 && t[0] != '#' {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeStrict decodes one YAML document into a typed object: an unknown
+// or duplicated field is an error, and so is an apiVersion or kind other
+// than the one the file must hold.
+func decodeStrict(file string, doc []byte, apiVersion, kind string, into any) error {
+	if err := yaml.UnmarshalStrict(doc, into); err != nil {
+		return fmt.Errorf("%s: %s: %v", file, kind, err)
+	}
+	var meta struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(doc, &meta); err != nil {
+		return fmt.Errorf("%s: %v", file, err)
+	}
+	if meta.APIVersion != apiVersion || meta.Kind != kind {
+		return fmt.Errorf("%s: %s %q: apiVersion, kind: got %s %s, want %s %s",
+			file, meta.Kind, meta.Metadata.Name, meta.APIVersion, meta.Kind, apiVersion, kind)
+	}
+	return nil
+}
+
+// fieldError is how every check reports a problem: the file, the object
+// and the field, then what is wrong.
+func fieldError(file, kind, name, field, format string, args ...any) error {
+	return fmt.Errorf("%s: %s %q: %s: %s", file, kind, name, field, fmt.Sprintf(format, args...))
+}

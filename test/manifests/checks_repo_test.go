@@ -1,0 +1,167 @@
+package manifests
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"tracker/function"
+)
+
+// labeled is one set of labels to check, with where it is.
+type labeled struct {
+	file, kind, name, field string
+	labels                  map[string]string
+}
+
+// allLabels lists every object's labels, and those of the pod templates.
+func allLabels(b *bundle) []labeled {
+	out := []labeled{
+		{fileService, "Service", b.service.Name, "metadata.labels", b.service.Labels},
+		{fileService, "Service", b.service.Name, "spec.template.metadata.labels", b.service.Spec.Template.Labels},
+		{fileConfigMap, "ConfigMap", b.configMap.Name, "metadata.labels", b.configMap.Labels},
+		{fileSecret, "Secret", b.secret.Name, "metadata.labels", b.secret.Labels},
+		{fileTrigger, "Trigger", b.trigger.Name, "metadata.labels", b.trigger.Labels},
+		{fileStorageClass, "StorageClass", b.storageClass.Name, "metadata.labels", b.storageClass.Labels},
+		{fileCassandraService, "Service", b.cassandraService.Name, "metadata.labels", b.cassandraService.Labels},
+		{fileStatefulSet, "StatefulSet", b.statefulSet.Name, "metadata.labels", b.statefulSet.Labels},
+		{fileStatefulSet, "StatefulSet", b.statefulSet.Name, "spec.template.metadata.labels", b.statefulSet.Spec.Template.Labels},
+		{filePDB, "PodDisruptionBudget", b.pdb.Name, "metadata.labels", b.pdb.Labels},
+	}
+	for _, br := range b.brokers {
+		out = append(out, labeled{fileBroker, "Broker", br.Name, "metadata.labels", br.Labels})
+	}
+	return out
+}
+
+// checkLabels checks that every object carries the app.kubernetes.io
+// name, part-of (tracker) and component labels.
+func checkLabels(b *bundle) error {
+	var errs []error
+	for _, l := range allLabels(b) {
+		for _, key := range []string{"app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component"} {
+			if l.labels[key] == "" {
+				errs = append(errs, fieldError(l.file, l.kind, l.name, l.field+"["+key+"]", "missing"))
+			}
+		}
+		if v := l.labels["app.kubernetes.io/part-of"]; v != "" && v != "tracker" {
+			errs = append(errs, fieldError(l.file, l.kind, l.name, l.field+"[app.kubernetes.io/part-of]", "got %q, want tracker", v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// kubernetesFiles lists the YAML files of a folder that hold Kubernetes
+// objects (a top-level apiVersion and kind), other than the Kustomization.
+func kubernetesFiles(root, dir string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(root, dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, doc := range splitDocuments(data) {
+			var meta struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+			}
+			if yaml.Unmarshal(doc, &meta) == nil && meta.APIVersion != "" && meta.Kind != "" && meta.Kind != "Kustomization" {
+				out = append(out, filepath.Base(p))
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// checkKustomizations checks that each Kustomization applies every
+// Kubernetes file of its folder, except the Secret example, and names only
+// files that exist; and that the knative one can set the Service's image.
+func checkKustomizations(b *bundle) error {
+	var errs []error
+	for _, k := range []struct {
+		file string
+		kust *kustomization
+		skip []string
+	}{
+		{fileKnativeKustomization, b.knativeKustomization, []string{filepath.Base(fileSecret)}},
+		{fileCassandraKustomize, b.cassandraKustomize, nil},
+	} {
+		dir := filepath.Dir(k.file)
+		files, err := kubernetesFiles(b.root, dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		want := slices.DeleteFunc(files, func(f string) bool { return slices.Contains(k.skip, f) })
+		got := slices.Sorted(slices.Values(k.kust.Resources))
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			errs = append(errs, fieldError(k.file, "Kustomization", dir, "resources", "got %v, want %v (every Kubernetes file of %s/ except %v)", got, want, dir, k.skip))
+		}
+	}
+	if c := serviceContainer(b.service); c != nil && !slices.ContainsFunc(b.knativeKustomization.Images, func(i kustomizeImage) bool { return i.Name == c.Image }) {
+		errs = append(errs, fieldError(fileKnativeKustomization, "Kustomization", "knative", "images", "want an entry named %q, the Service's image, so that `kustomize edit set image` can point it at a registry", c.Image))
+	}
+	return errors.Join(errs...)
+}
+
+// checkCompose checks the compose file: Cassandra from the StatefulSet's
+// image, the function built from the repository's Dockerfile, reaching
+// that Cassandra by its compose name, published on the Service's port, and
+// given only variables the function reads.
+func checkCompose(b *bundle) error {
+	cf := b.compose
+	var errs []error
+	bad := func(service, field, format string, args ...any) {
+		errs = append(errs, fieldError(fileCompose, "service", service, field, format, args...))
+	}
+	var cassandra, fn string
+	for name, s := range cf.Services {
+		switch {
+		case s.Image != "" && strings.HasPrefix(s.Image, "cassandra:"):
+			cassandra = name
+			if c := cassandraContainer(b); c != nil && s.Image != c.Image {
+				bad(name, "image", "got %q, want %q as in %s", s.Image, c.Image, fileStatefulSet)
+			}
+		case s.Build != nil:
+			fn = name
+			dockerfile := filepath.Join(filepath.Dir(fileCompose), s.Build.Context, s.Build.Dockerfile)
+			if s.Build.Dockerfile == "" {
+				dockerfile = filepath.Join(filepath.Dir(fileCompose), s.Build.Context, "Dockerfile")
+			}
+			if filepath.Clean(dockerfile) != fileDockerfile {
+				bad(name, "build", "got %s, want the repository's %s with the repository root as context", dockerfile, fileDockerfile)
+			}
+		}
+	}
+	if cassandra == "" || fn == "" {
+		bad("", "services", "want a cassandra: service and one built from the Dockerfile")
+		return errors.Join(errs...)
+	}
+	s := cf.Services[fn]
+	known := append(function.EnvNames(), runtimeEnv...)
+	for name := range s.Environment {
+		if !slices.Contains(known, name) {
+			bad(fn, "environment["+name+"]", "the function does not read it; want one of %v", known)
+		}
+	}
+	if h := s.Environment["CASSANDRA_HOSTS"]; h != cassandra && !strings.HasPrefix(h, cassandra+":") {
+		bad(fn, "environment[CASSANDRA_HOSTS]", "got %q, want the %q service", h, cassandra)
+	}
+	for _, p := range containerPorts(b.service) {
+		if !slices.ContainsFunc(s.Ports, func(m string) bool { return strings.HasSuffix(m, fmt.Sprintf(":%d", p)) }) {
+			bad(fn, "ports", "got %v, want the container port %d published", s.Ports, p)
+		}
+	}
+	return errors.Join(errs...)
+}

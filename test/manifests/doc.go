@@ -1,0 +1,12 @@
+// Package manifests proves the deployment files of the repository before
+// anyone applies them: the Knative Service, ConfigMap, Secret example,
+// Brokers and Trigger in knative/, the Cassandra StatefulSet and its
+// companions in cassandra/, func.yaml, the Dockerfile and the compose file.
+//
+// Its tests decode every file strictly into its typed Go object, run
+// Knative's own defaulting and validation, and check that the pieces agree
+// with each other and with the function's configuration (package
+// tracker/function). Every check is a function that returns an error naming
+// the file, the object and the field, and each has a test that feeds it a
+// broken manifest.
+package manifests

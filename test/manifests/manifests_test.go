@@ -1,0 +1,549 @@
+package manifests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	"knative.dev/pkg/apis"
+	"knative.dev/serving/pkg/apis/autoscaling"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+)
+
+// check is one rule over the decoded manifests.
+type check struct {
+	name string
+	fn   func(*bundle) error
+}
+
+// checks are all the rules; every one must pass on the repository's files.
+var checks = []check{
+	{"knative validation", checkKnativeValidation},
+	{"autoscaling", checkAutoscaling},
+	{"probes", checkProbes},
+	{"security context", checkSecurityContext},
+	{"service resources", checkServiceResources},
+	{"ports", checkPorts},
+	{"service env", checkServiceEnv},
+	{"effective config", checkEffectiveConfig},
+	{"cluster config", checkClusterConfig},
+	{"func.yaml", checkFuncYAML},
+	{"trigger", checkTrigger},
+	{"statefulset", checkStatefulSet},
+	{"cassandra resources", checkCassandraResources},
+	{"labels", checkLabels},
+	{"kustomizations", checkKustomizations},
+	{"compose", checkCompose},
+	{"dockerfile", checkDockerfile},
+}
+
+var (
+	rootOnce sync.Once
+	root     string
+	rootErr  error
+)
+
+// load returns a freshly decoded bundle, which the caller may change.
+func load(t *testing.T) *bundle {
+	t.Helper()
+	rootOnce.Do(func() { root, rootErr = repoRoot() })
+	if rootErr != nil {
+		t.Fatal(rootErr)
+	}
+	b, err := loadBundle(root)
+	if err != nil {
+		t.Fatalf("loading the manifests:\n%v", err)
+	}
+	return b
+}
+
+func TestManifestsPassEveryCheck(t *testing.T) {
+	t.Parallel()
+	b := load(t)
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if err := c.fn(b); err != nil {
+				t.Errorf("got errors, want none:\n%v", err)
+			}
+		})
+	}
+}
+
+// Helpers that reach into the bundle for the broken-manifest cases.
+
+func svcContainer(b *bundle) *corev1.Container { return serviceContainer(b.service) }
+
+func setServiceEnv(b *bundle, name, value string) {
+	c := svcContainer(b)
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			c.Env[i] = corev1.EnvVar{Name: name, Value: value}
+			return
+		}
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+}
+
+func removeServiceEnv(b *bundle, name string) {
+	c := svcContainer(b)
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			c.Env = append(c.Env[:i], c.Env[i+1:]...)
+			return
+		}
+	}
+}
+
+func setStsEnv(b *bundle, name, value string) {
+	c := cassandraContainer(b)
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			c.Env[i].Value = value
+			return
+		}
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+}
+
+func removeStsEnv(b *bundle, name string) {
+	c := cassandraContainer(b)
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			c.Env = append(c.Env[:i], c.Env[i+1:]...)
+			return
+		}
+	}
+}
+
+func funcEnvIndex(t *testing.T, b *bundle, name string) int {
+	t.Helper()
+	for i, e := range b.funcYAML.Run.Envs {
+		if e.Name != nil && *e.Name == name {
+			return i
+		}
+	}
+	t.Fatalf("func.yaml has no env %s", name)
+	return -1
+}
+
+// editDockerfile replaces text in the Dockerfile and parses it again; the
+// case fails if the text is not there, so that it cannot pass vacuously.
+func editDockerfile(t *testing.T, b *bundle, old, new string) {
+	t.Helper()
+	if !strings.Contains(b.dockerfile.text, old) {
+		t.Fatalf("Dockerfile has no %q", old)
+	}
+	d, err := parseDockerfile(fileDockerfile, []byte(strings.Replace(b.dockerfile.text, old, new, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.dockerfile = d
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestChecksCatchBrokenManifests(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		corrupt func(t *testing.T, b *bundle)
+		check   func(*bundle) error
+		want    []string // every one must appear in the error
+	}{
+		// Knative's own validation.
+		{"insecure seccomp default warns", func(t *testing.T, b *bundle) {
+			svcContainer(b).SecurityContext.SeccompProfile = nil
+		}, checkKnativeValidation, []string{fileService, `Service "tracker"`, "warning", "seccompProfile"}},
+		{"negative containerConcurrency", func(t *testing.T, b *bundle) {
+			b.service.Spec.Template.Spec.ContainerConcurrency = ptr[int64](-1)
+		}, checkKnativeValidation, []string{fileService, "error", "containerConcurrency"}},
+		{"trigger backoff delay not ISO 8601", func(t *testing.T, b *bundle) {
+			b.trigger.Spec.Delivery.BackoffDelay = ptr("1s")
+		}, checkKnativeValidation, []string{fileTrigger, `Trigger "tracker-impressions"`, "backoffDelay"}},
+		{"broker with negative retry", func(t *testing.T, b *bundle) {
+			b.brokers[0].Spec.Delivery = &eventingduckv1.DeliverySpec{Retry: ptr[int32](-1)}
+		}, checkKnativeValidation, []string{fileBroker, "Broker", "retry"}},
+
+		// Autoscaling.
+		{"scales on rps", func(t *testing.T, b *bundle) {
+			b.service.Spec.Template.Annotations[autoscaling.MetricAnnotationKey] = "rps"
+		}, checkAutoscaling, []string{fileService, `Service "tracker"`, "autoscaling.knative.dev/metric", `"rps"`}},
+		{"never scales to zero", func(t *testing.T, b *bundle) {
+			b.service.Spec.Template.Annotations[autoscaling.MinScaleAnnotationKey] = "1"
+		}, checkAutoscaling, []string{fileService, "autoscaling.knative.dev/min-scale"}},
+		{"unbounded max scale", func(t *testing.T, b *bundle) {
+			delete(b.service.Spec.Template.Annotations, autoscaling.MaxScaleAnnotationKey)
+		}, checkAutoscaling, []string{fileService, "autoscaling.knative.dev/max-scale"}},
+		{"HPA class", func(t *testing.T, b *bundle) {
+			b.service.Spec.Template.Annotations[autoscaling.ClassAnnotationKey] = autoscaling.HPA
+		}, checkAutoscaling, []string{fileService, "autoscaling.knative.dev/class"}},
+		{"no utilization", func(t *testing.T, b *bundle) {
+			delete(b.service.Spec.Template.Annotations, autoscaling.TargetUtilizationPercentageKey)
+		}, checkAutoscaling, []string{fileService, "target-utilization-percentage"}},
+		{"hard limit below soft target", func(t *testing.T, b *bundle) {
+			b.service.Spec.Template.Spec.ContainerConcurrency = ptr[int64](10)
+		}, checkAutoscaling, []string{fileService, "spec.template.spec.containerConcurrency", "soft target"}},
+
+		{"in-flight bound below the hard limit", func(t *testing.T, b *bundle) {
+			b.configMap.Data["TRACK_MAX_BATCH_EVENTS"] = "20"
+			b.configMap.Data["TRACK_MAX_INFLIGHT"] = "20"
+		}, checkAutoscaling, []string{fileService, "spec.template.spec.containerConcurrency", "TRACK_MAX_INFLIGHT"}},
+
+		// Probes, security, resources, ports.
+		{"readiness on another path", func(t *testing.T, b *bundle) {
+			svcContainer(b).ReadinessProbe.HTTPGet.Path = "/healthz"
+		}, checkProbes, []string{fileService, "readinessProbe.httpGet.path", `"/healthz"`}},
+		{"liveness on another port", func(t *testing.T, b *bundle) {
+			svcContainer(b).LivenessProbe.HTTPGet.Port = intstr.FromInt32(9090)
+		}, checkProbes, []string{fileService, "livenessProbe.httpGet.port"}},
+		{"writable root filesystem", func(t *testing.T, b *bundle) {
+			svcContainer(b).SecurityContext.ReadOnlyRootFilesystem = ptr(false)
+		}, checkSecurityContext, []string{fileService, "securityContext.readOnlyRootFilesystem"}},
+		{"added capability", func(t *testing.T, b *bundle) {
+			svcContainer(b).SecurityContext.Capabilities.Add = []corev1.Capability{"NET_ADMIN"}
+		}, checkSecurityContext, []string{fileService, "securityContext.capabilities"}},
+		{"root allowed", func(t *testing.T, b *bundle) {
+			svcContainer(b).SecurityContext.RunAsNonRoot = nil
+		}, checkSecurityContext, []string{fileService, "securityContext.runAsNonRoot"}},
+		{"no CPU limit", func(t *testing.T, b *bundle) {
+			delete(svcContainer(b).Resources.Limits, corev1.ResourceCPU)
+		}, checkServiceResources, []string{fileService, "resources.limits.cpu", "missing"}},
+		{"GOMEMLIMIT above the memory limit", func(t *testing.T, b *bundle) {
+			setServiceEnv(b, "GOMEMLIMIT", "300MiB")
+		}, checkServiceResources, []string{fileService, "env[GOMEMLIMIT]", `"300MiB"`}},
+		{"memory too small for the admitted bodies", func(t *testing.T, b *bundle) {
+			svcContainer(b).Resources.Limits[corev1.ResourceMemory] = resource.MustParse("64Mi")
+			svcContainer(b).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("64Mi")
+			setServiceEnv(b, "GOMEMLIMIT", "60MiB")
+		}, checkServiceResources, []string{fileService, "resources.limits.memory", "TRACK_MAX_BODY_BYTES"}},
+		{"container port not the listen port", func(t *testing.T, b *bundle) {
+			svcContainer(b).Ports[0].ContainerPort = 9090
+		}, checkPorts, []string{fileService, "containers[0].ports", "8080"}},
+		{"no LISTEN_ADDRESS", func(t *testing.T, b *bundle) {
+			removeServiceEnv(b, "LISTEN_ADDRESS")
+		}, checkPorts, []string{fileService, "env[LISTEN_ADDRESS]", "127.0.0.1"}},
+
+		// The environment contract.
+		{"variable the function ignores", func(t *testing.T, b *bundle) {
+			setServiceEnv(b, "CASSANDRA_HOST", "cassandra")
+		}, checkServiceEnv, []string{fileService, "env[CASSANDRA_HOST]", "does not read"}},
+		{"cluster variable left to its default", func(t *testing.T, b *bundle) {
+			removeServiceEnv(b, "CASSANDRA_HOSTS")
+		}, checkServiceEnv, []string{fileService, "env[CASSANDRA_HOSTS]", "must be set"}},
+		{"reference to another variable's key", func(t *testing.T, b *bundle) {
+			for i := range svcContainer(b).Env {
+				if e := &svcContainer(b).Env[i]; e.Name == "CASSANDRA_TIMEOUT" {
+					e.ValueFrom.ConfigMapKeyRef.Key = "CASSANDRA_CONNECT_TIMEOUT"
+				}
+			}
+		}, checkServiceEnv, []string{fileService, "env[CASSANDRA_TIMEOUT]", "configMapKeyRef.key"}},
+		{"key missing from the ConfigMap", func(t *testing.T, b *bundle) {
+			delete(b.configMap.Data, "LOG_LEVEL")
+		}, checkServiceEnv, []string{fileService, "env[LOG_LEVEL]", "not a key of " + fileConfigMap}},
+		{"unused ConfigMap key", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_PORT"] = "9042"
+		}, checkServiceEnv, []string{fileConfigMap, `ConfigMap "tracker-config"`, "data.CASSANDRA_PORT"}},
+		{"password as a literal", func(t *testing.T, b *bundle) {
+			setServiceEnv(b, "CASSANDRA_PASSWORD", "secret")
+		}, checkServiceEnv, []string{fileService, "env[CASSANDRA_PASSWORD]", "secretKeyRef"}},
+		{"reference to another Secret", func(t *testing.T, b *bundle) {
+			for i := range svcContainer(b).Env {
+				if e := &svcContainer(b).Env[i]; e.Name == "CASSANDRA_USERNAME" {
+					e.ValueFrom.SecretKeyRef.Name = "cassandra"
+				}
+			}
+		}, checkServiceEnv, []string{fileService, "env[CASSANDRA_USERNAME]", "secretKeyRef.name"}},
+		{"variable set twice", func(t *testing.T, b *bundle) {
+			c := svcContainer(b)
+			c.Env = append(c.Env, corev1.EnvVar{Name: "LOG_LEVEL", Value: "debug"})
+		}, checkServiceEnv, []string{fileService, "env[LOG_LEVEL]", "set twice"}},
+		{"consistency the function cannot parse", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_CONSISTENCY"] = "SOMETIMES"
+		}, checkEffectiveConfig, []string{fileService, "CASSANDRA_CONSISTENCY", "SOMETIMES"}},
+		{"value the function rejects", func(t *testing.T, b *bundle) {
+			b.configMap.Data["TRACK_MAX_BATCH_EVENTS"] = "0"
+		}, checkEffectiveConfig, []string{fileService, "rejects", "TRACK_MAX_BATCH_EVENTS"}},
+
+		// The function's configuration against the Cassandra cluster.
+		{"SimpleStrategy keyspace", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_REPLICATION"] = "{'class': 'SimpleStrategy', 'replication_factor': 3}"
+		}, checkClusterConfig, []string{fileConfigMap, "data.CASSANDRA_REPLICATION", "NetworkTopologyStrategy"}},
+		{"more replicas than nodes", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_REPLICATION"] = "{'class': 'NetworkTopologyStrategy', 'dc1': 5}"
+		}, checkClusterConfig, []string{fileConfigMap, "data.CASSANDRA_REPLICATION", "3 replicas"}},
+		{"another local data center", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_LOCAL_DC"] = "dc2"
+		}, checkClusterConfig, []string{fileConfigMap, "data.CASSANDRA_LOCAL_DC", `"dc2"`}},
+		{"consistency ALL cannot lose a node", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_CONSISTENCY"] = "ALL"
+		}, checkClusterConfig, []string{fileConfigMap, "data.CASSANDRA_CONSISTENCY", "tolerates 0"}},
+		{"disruption budget beyond the quorum", func(t *testing.T, b *bundle) {
+			b.pdb.Spec.MaxUnavailable = ptr(intstr.FromInt32(2))
+		}, checkClusterConfig, []string{fileConfigMap, "data.CASSANDRA_CONSISTENCY", filePDB}},
+		{"contact point on loopback", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_HOSTS"] = "127.0.0.1:9042"
+		}, checkClusterConfig, []string{fileConfigMap, "data.CASSANDRA_HOSTS", "headless"}},
+		{"contact point on another port", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_HOSTS"] = "cassandra:9160"
+		}, checkClusterConfig, []string{fileConfigMap, "data.CASSANDRA_HOSTS", "9042"}},
+		{"snitch that ignores the data center", func(t *testing.T, b *bundle) {
+			setStsEnv(b, "CASSANDRA_ENDPOINT_SNITCH", "SimpleSnitch")
+		}, checkClusterConfig, []string{fileStatefulSet, "env[CASSANDRA_ENDPOINT_SNITCH]"}},
+
+		// func.yaml against the Service.
+		{"func.yaml scale target differs", func(t *testing.T, b *bundle) {
+			b.funcYAML.Deploy.Options.Scale.Target = ptr(30.0)
+		}, checkFuncYAML, []string{fileFunc, `function "tracker"`, "deploy.options.scale.target"}},
+		{"func.yaml concurrency differs", func(t *testing.T, b *bundle) {
+			b.funcYAML.Deploy.Options.Resources.Limits.Concurrency = ptr[int64](100)
+		}, checkFuncYAML, []string{fileFunc, "resources.limits.concurrency"}},
+		{"func.yaml memory differs", func(t *testing.T, b *bundle) {
+			b.funcYAML.Deploy.Options.Resources.Limits.Memory = ptr("512Mi")
+		}, checkFuncYAML, []string{fileFunc, "resources.limits.memory", "512Mi"}},
+		{"func.yaml env from another ConfigMap", func(t *testing.T, b *bundle) {
+			b.funcYAML.Run.Envs[funcEnvIndex(t, b, "LOG_LEVEL")].Value = ptr("{{ configMap:tracker:LOG_LEVEL }}")
+		}, checkFuncYAML, []string{fileFunc, "run.envs", "tracker-config"}},
+		{"func.yaml env without the reference form", func(t *testing.T, b *bundle) {
+			b.funcYAML.Run.Envs[funcEnvIndex(t, b, "LOG_LEVEL")].Value = ptr("{{ configMap:tracker-config }}")
+		}, checkFuncYAML, []string{fileFunc, ".value", "configMap:NAME:KEY"}},
+		{"func.yaml sets LISTEN_ADDRESS", func(t *testing.T, b *bundle) {
+			b.funcYAML.Run.Envs = append(b.funcYAML.Run.Envs, funcEnv{Name: ptr("LISTEN_ADDRESS"), Value: ptr("[::]:8080")})
+		}, checkFuncYAML, []string{fileFunc, "run.envs[LISTEN_ADDRESS]"}},
+		{"func.yaml without GOMEMLIMIT", func(t *testing.T, b *bundle) {
+			i := funcEnvIndex(t, b, "GOMEMLIMIT")
+			b.funcYAML.Run.Envs = append(b.funcYAML.Run.Envs[:i], b.funcYAML.Run.Envs[i+1:]...)
+		}, checkFuncYAML, []string{fileFunc, "run.envs", "GOMEMLIMIT"}},
+		{"func.yaml pack builder", func(t *testing.T, b *bundle) {
+			b.funcYAML.Build.Builder = "pack"
+		}, checkFuncYAML, []string{fileFunc, "build.builder", `"pack"`}},
+		{"func.yaml readiness path", func(t *testing.T, b *bundle) {
+			b.funcYAML.Deploy.HealthEndpoints.Readiness = "/ready"
+		}, checkFuncYAML, []string{fileFunc, "deploy.healthEndpoints", "/ready"}},
+
+		// The Trigger.
+		{"trigger to a path the function does not serve", func(t *testing.T, b *bundle) {
+			b.trigger.Spec.Subscriber.URI = &apis.URL{Path: "/events"}
+		}, checkTrigger, []string{fileTrigger, `Trigger "tracker-impressions"`, "spec.subscriber.uri", "/events"}},
+		{"trigger to another Service", func(t *testing.T, b *bundle) {
+			b.trigger.Spec.Subscriber.Ref.Name = "tracker-v2"
+		}, checkTrigger, []string{fileTrigger, "spec.subscriber.ref"}},
+		{"trigger without a type filter", func(t *testing.T, b *bundle) {
+			b.trigger.Spec.Filter = nil
+		}, checkTrigger, []string{fileTrigger, "spec.filter.attributes.type"}},
+		{"dead letters back into the source Broker", func(t *testing.T, b *bundle) {
+			b.trigger.Spec.Delivery.DeadLetterSink.Ref.Name = b.trigger.Spec.Broker
+		}, checkTrigger, []string{fileTrigger, "spec.delivery.deadLetterSink.ref"}},
+		{"linear backoff", func(t *testing.T, b *bundle) {
+			b.trigger.Spec.Delivery.BackoffPolicy = ptr(eventingduckv1.BackoffPolicyLinear)
+		}, checkTrigger, []string{fileTrigger, "spec.delivery.backoffPolicy"}},
+		{"no retries", func(t *testing.T, b *bundle) {
+			b.trigger.Spec.Delivery.Retry = ptr[int32](0)
+		}, checkTrigger, []string{fileTrigger, "spec.delivery.retry"}},
+		{"unknown Broker", func(t *testing.T, b *bundle) {
+			b.trigger.Spec.Broker = "default"
+		}, checkTrigger, []string{fileTrigger, "spec.broker", `"default"`}},
+
+		// The Cassandra StatefulSet and its companions.
+		{"serviceName not the headless Service", func(t *testing.T, b *bundle) {
+			b.statefulSet.Spec.ServiceName = "cassandra-headless"
+		}, checkStatefulSet, []string{fileStatefulSet, `StatefulSet "cassandra"`, "spec.serviceName"}},
+		{"Service not headless", func(t *testing.T, b *bundle) {
+			b.cassandraService.Spec.ClusterIP = ""
+		}, checkStatefulSet, []string{fileCassandraService, `Service "cassandra"`, "spec.clusterIP"}},
+		{"not-ready pods unpublished", func(t *testing.T, b *bundle) {
+			b.cassandraService.Spec.PublishNotReadyAddresses = false
+		}, checkStatefulSet, []string{fileCassandraService, "spec.publishNotReadyAddresses"}},
+		{"claims from an unknown StorageClass", func(t *testing.T, b *bundle) {
+			b.statefulSet.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = ptr("standard")
+		}, checkStatefulSet, []string{fileStatefulSet, "storageClassName", fileStorageClass}},
+		{"another image", func(t *testing.T, b *bundle) {
+			cassandraContainer(b).Image = "cassandra:4.1"
+		}, checkStatefulSet, []string{fileStatefulSet, ".image", "cassandra:4.1"}},
+		{"one replica", func(t *testing.T, b *bundle) {
+			b.statefulSet.Spec.Replicas = ptr[int32](1)
+		}, checkStatefulSet, []string{fileStatefulSet, "spec.replicas"}},
+		{"seed that is no pod", func(t *testing.T, b *bundle) {
+			setStsEnv(b, "CASSANDRA_SEEDS", "cassandra-0.cassandra,cassandra-5.cassandra")
+		}, checkStatefulSet, []string{fileStatefulSet, "env[CASSANDRA_SEEDS]", "cassandra-5"}},
+		{"readiness without CQL", func(t *testing.T, b *bundle) {
+			cassandraContainer(b).ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9042)}}}
+		}, checkStatefulSet, []string{fileStatefulSet, "readinessProbe", "cqlsh"}},
+		{"no drain before stop", func(t *testing.T, b *bundle) {
+			cassandraContainer(b).Lifecycle = nil
+		}, checkStatefulSet, []string{fileStatefulSet, "lifecycle.preStop"}},
+		{"anti-affinity only preferred", func(t *testing.T, b *bundle) {
+			b.statefulSet.Spec.Template.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution = nil
+		}, checkStatefulSet, []string{fileStatefulSet, "podAntiAffinity"}},
+		{"budget selects other pods", func(t *testing.T, b *bundle) {
+			b.pdb.Spec.Selector.MatchLabels = map[string]string{"app": "cassandra"}
+		}, checkStatefulSet, []string{filePDB, `PodDisruptionBudget "cassandra"`, "spec.selector"}},
+		{"Service port to a missing container port", func(t *testing.T, b *bundle) {
+			b.cassandraService.Spec.Ports[0].TargetPort = intstr.FromString("native")
+		}, checkStatefulSet, []string{fileCassandraService, "spec.ports[cql]"}},
+		{"heap above half the memory", func(t *testing.T, b *bundle) {
+			setStsEnv(b, "MAX_HEAP_SIZE", "3G")
+		}, checkCassandraResources, []string{fileStatefulSet, "env[MAX_HEAP_SIZE]", "half"}},
+		{"heap from the host's memory", func(t *testing.T, b *bundle) {
+			removeStsEnv(b, "MAX_HEAP_SIZE")
+		}, checkCassandraResources, []string{fileStatefulSet, "env[MAX_HEAP_SIZE]", "host"}},
+		{"HEAP_NEWSIZE with G1", func(t *testing.T, b *bundle) {
+			setStsEnv(b, "HEAP_NEWSIZE", "400M")
+		}, checkCassandraResources, []string{fileStatefulSet, "env[HEAP_NEWSIZE]"}},
+		{"heap plus direct memory too large", func(t *testing.T, b *bundle) {
+			setStsEnv(b, "MAX_DIRECT_MEMORY_SIZE", "2G")
+		}, checkCassandraResources, []string{fileStatefulSet, "env[MAX_DIRECT_MEMORY_SIZE]"}},
+		{"burstable QoS", func(t *testing.T, b *bundle) {
+			cassandraContainer(b).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("2Gi")
+		}, checkCassandraResources, []string{fileStatefulSet, "resources", "Guaranteed"}},
+
+		// Labels and Kustomizations.
+		{"object without component label", func(t *testing.T, b *bundle) {
+			delete(b.pdb.Labels, "app.kubernetes.io/component")
+		}, checkLabels, []string{filePDB, `PodDisruptionBudget "cassandra"`, "metadata.labels[app.kubernetes.io/component]"}},
+		{"object part of something else", func(t *testing.T, b *bundle) {
+			b.configMap.Labels["app.kubernetes.io/part-of"] = "shop"
+		}, checkLabels, []string{fileConfigMap, "app.kubernetes.io/part-of", `"shop"`}},
+		{"kustomization forgets a file", func(t *testing.T, b *bundle) {
+			b.knativeKustomization.Resources = []string{"configmap.yaml", "service.yaml", "broker.yaml"}
+		}, checkKustomizations, []string{fileKnativeKustomization, "resources", "trigger.yaml"}},
+		{"kustomization applies the placeholder Secret", func(t *testing.T, b *bundle) {
+			b.knativeKustomization.Resources = append(b.knativeKustomization.Resources, "secret.example.yaml")
+		}, checkKustomizations, []string{fileKnativeKustomization, "resources"}},
+		{"kustomization cannot set the image", func(t *testing.T, b *bundle) {
+			b.knativeKustomization.Images[0].Name = "ghcr.io/tracker"
+		}, checkKustomizations, []string{fileKnativeKustomization, "images"}},
+
+		// Dockerfile.
+		{"cgo left on", func(t *testing.T, b *bundle) {
+			editDockerfile(t, b, "CGO_ENABLED=0 go build", "go build")
+		}, checkDockerfile, []string{fileDockerfile, "CGO_ENABLED=0"}},
+		{"paths kept in the binary", func(t *testing.T, b *bundle) {
+			editDockerfile(t, b, " -trimpath", "")
+		}, checkDockerfile, []string{fileDockerfile, "-trimpath"}},
+		{"final stage with a shell", func(t *testing.T, b *bundle) {
+			editDockerfile(t, b, "FROM gcr.io/distroless/static-debian12:nonroot", "FROM alpine:3")
+		}, checkDockerfile, []string{fileDockerfile, "FROM", "alpine"}},
+		{"user by name", func(t *testing.T, b *bundle) {
+			editDockerfile(t, b, "USER 65532:65532", "USER nonroot")
+		}, checkDockerfile, []string{fileDockerfile, "USER", "numeric"}},
+		{"killed, not stopped", func(t *testing.T, b *bundle) {
+			editDockerfile(t, b, "STOPSIGNAL SIGTERM", "STOPSIGNAL SIGKILL")
+		}, checkDockerfile, []string{fileDockerfile, "STOPSIGNAL"}},
+		{"exposes another port", func(t *testing.T, b *bundle) {
+			editDockerfile(t, b, "EXPOSE 8080", "EXPOSE 9090")
+		}, checkDockerfile, []string{fileDockerfile, "EXPOSE", "8080"}},
+		{"listens elsewhere", func(t *testing.T, b *bundle) {
+			editDockerfile(t, b, "ENV LISTEN_ADDRESS=[::]:8080", "ENV LISTEN_ADDRESS=127.0.0.1:8080")
+		}, checkDockerfile, []string{fileDockerfile, "ENV LISTEN_ADDRESS"}},
+		{"build line with a variable", func(t *testing.T, b *bundle) {
+			editDockerfile(t, b, "-o /out/tracker", "-o $OUT")
+		}, checkDockerfile, []string{fileDockerfile, "go build", "variables"}},
+
+		// Compose.
+		{"compose runs another Cassandra", func(t *testing.T, b *bundle) {
+			s := b.compose.Services["cassandra"]
+			s.Image = "cassandra:4.1"
+			b.compose.Services["cassandra"] = s
+		}, checkCompose, []string{fileCompose, `service "cassandra"`, "image"}},
+		{"compose sets an unknown variable", func(t *testing.T, b *bundle) {
+			b.compose.Services["tracker"].Environment["PORT"] = "8080"
+		}, checkCompose, []string{fileCompose, `service "tracker"`, "environment[PORT]"}},
+		{"compose function on its own loopback", func(t *testing.T, b *bundle) {
+			b.compose.Services["tracker"].Environment["CASSANDRA_HOSTS"] = "127.0.0.1:9042"
+		}, checkCompose, []string{fileCompose, "environment[CASSANDRA_HOSTS]"}},
+		{"compose builds another context", func(t *testing.T, b *bundle) {
+			b.compose.Services["tracker"].Build.Context = "."
+		}, checkCompose, []string{fileCompose, "build"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := load(t)
+			tt.corrupt(t, b)
+			err := tt.check(b)
+			if err == nil {
+				t.Fatalf("got no error, want one naming %q", tt.want)
+			}
+			t.Logf("got, as wanted:\n%v", err)
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got error:\n%v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestStrictDecodingRejects(t *testing.T) {
+	t.Parallel()
+	rootOnce.Do(func() { root, rootErr = repoRoot() })
+	if rootErr != nil {
+		t.Fatal(rootErr)
+	}
+	read := func(t *testing.T, file string) string {
+		data, err := os.ReadFile(filepath.Join(root, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	edit := func(t *testing.T, file, old, new string) []byte {
+		text := read(t, file)
+		if !strings.Contains(text, old) {
+			t.Fatalf("%s has no %q", file, old)
+		}
+		return []byte(strings.Replace(text, old, new, 1))
+	}
+	kube := func(apiVersion, kind string, into any) func(file string, data []byte) error {
+		return func(file string, data []byte) error {
+			return decodeStrict(file, data, apiVersion, kind, into)
+		}
+	}
+	tests := []struct {
+		name   string
+		file   string
+		old    string
+		new    string
+		decode func(file string, data []byte) error
+		want   []string
+	}{
+		{"misspelled Knative field", fileService, "containerConcurrency:", "containerConcurency:",
+			kube("serving.knative.dev/v1", "Service", new(servingv1.Service)), []string{fileService, "containerConcurency"}},
+		{"field at the wrong level", fileTrigger, "  broker: tracker", "  broker: tracker\n  retry: 3",
+			kube("eventing.knative.dev/v1", "Trigger", new(eventingv1.Trigger)), []string{fileTrigger, "retry"}},
+		{"duplicated ConfigMap key", fileConfigMap, `  LOG_LEVEL: "info"`, "  LOG_LEVEL: \"info\"\n  LOG_LEVEL: \"debug\"",
+			kube("v1", "ConfigMap", new(corev1.ConfigMap)), []string{fileConfigMap, "LOG_LEVEL"}},
+		{"wrong kind in a file", fileStatefulSet, "kind: StatefulSet", "kind: Deployment",
+			kube("apps/v1", "StatefulSet", new(appsv1.StatefulSet)), []string{fileStatefulSet, "kind", "Deployment"}},
+		{"func.yaml deploy envs func does not read", fileFunc, "deploy:\n", "deploy:\n  envs: []\n",
+			func(file string, data []byte) error { return decodePlainBytes(file, data, new(funcYAML)) }, []string{fileFunc, "envs"}},
+		{"func.yaml misspelled option", fileFunc, "utilization:", "utilisation:",
+			func(file string, data []byte) error { return decodePlainBytes(file, data, new(funcYAML)) }, []string{fileFunc, "utilisation"}},
+		{"kustomization field not checked", fileKnativeKustomization, "resources:", "commonLabels: {}\nresources:",
+			func(file string, data []byte) error { return decodePlainBytes(file, data, new(kustomization)) }, []string{fileKnativeKustomization, "commonLabels"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			data := edit(t, tt.file, tt.old, tt.new)
+			err := tt.decode(tt.file, data)
+			if err == nil {
+				t.Fatalf("got no error, want one naming %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got error:\n%v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
