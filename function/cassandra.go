@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
+	"os"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,9 +15,17 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 )
 
-// saveParallelism bounds how many events of one request are written at
-// once; each event writes its tables concurrently on top of that.
-const saveParallelism = 32
+// writers is the most statements one process has in flight to Cassandra.
+// Long-lived writer goroutines run them: a goroutine per statement spent
+// about a tenth of the CPU growing fresh stacks, and the bound keeps a
+// burst of batches from queueing thousands of statements inside Cassandra,
+// where they cost memory on both sides and then time out together.
+// Statements past the bound wait in the function, within their deadline.
+const writers = 256
+
+// lookupParallelism bounds how many events of one request look up their
+// first-stored time at once (events with a client id but no timestamp).
+const lookupParallelism = 32
 
 // cassandraStore is the Store backed by one long-lived gocql session.
 type cassandraStore struct {
@@ -23,7 +33,17 @@ type cassandraStore struct {
 	log     *slog.Logger
 	session atomic.Pointer[gocql.Session]
 
-	insertByID, insertByUser, insertByTarget, selectByID string
+	// inserts are the INSERTs of events_by_id, events_by_user and
+	// events_by_target, in the order of rowsOf.
+	inserts    [3]string
+	selectByID string
+
+	// queue hands statements to the writers; it is unbuffered, so a
+	// statement is either taken by a writer or still with its request.
+	queue     chan statement
+	startOnce sync.Once
+	quit      chan struct{}
+	quitOnce  sync.Once
 }
 
 func newCassandraStore(cfg Config, log *slog.Logger) *cassandraStore {
@@ -31,14 +51,31 @@ func newCassandraStore(cfg Config, log *slog.Logger) *cassandraStore {
 	return &cassandraStore{
 		cfg: cfg,
 		log: log,
-		insertByID: fmt.Sprintf(`INSERT INTO %s.events_by_id
+		inserts: [3]string{
+			fmt.Sprintf(`INSERT INTO %s.events_by_id
   (event_id, occurred_at, received_at, username, target, description, source) VALUES (?, ?, ?, ?, ?, ?, ?)`, ks),
-		insertByUser: fmt.Sprintf(`INSERT INTO %s.events_by_user
+			fmt.Sprintf(`INSERT INTO %s.events_by_user
   (username, day, occurred_at, event_id, received_at, target, description, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ks),
-		insertByTarget: fmt.Sprintf(`INSERT INTO %s.events_by_target
+			fmt.Sprintf(`INSERT INTO %s.events_by_target
   (target, day, bucket, description, occurred_at, event_id, username, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ks),
+		},
 		selectByID: fmt.Sprintf(`SELECT occurred_at, received_at FROM %s.events_by_id WHERE event_id = ?`, ks),
+		queue:      make(chan statement),
+		quit:       make(chan struct{}),
 	}
+}
+
+// OpenStore connects to Cassandra exactly as Start does (the same driver
+// settings, schema handling and statements) and returns the Store with a
+// function that closes its session. The function itself never calls it:
+// it exists so that the benchmark in test/bench can measure the
+// direct-driver ceiling, the same writes without HTTP.
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (Store, func(), error) {
+	s := newCassandraStore(cfg, log)
+	if err := s.connect(ctx); err != nil {
+		return nil, nil, err
+	}
+	return s, s.close, nil
 }
 
 // clusterConfig turns Config into the driver's settings.
@@ -58,11 +95,23 @@ func (s *cassandraStore) clusterConfig() *gocql.ClusterConfig {
 	if s.cfg.CassandraLocalDC != "" {
 		fallback = gocql.DCAwareRoundRobinPolicy(s.cfg.CassandraLocalDC)
 	}
+	// Token-aware: each write goes straight to a replica of its partition.
 	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback, gocql.ShuffleReplicas())
+	// NumConns (2 per host) and WriteCoalesceWaitTime (200 µs) stay at the
+	// driver's defaults: test/bench measured 1 and 4 connections and 0 and
+	// 1 ms of coalescing without a gain, and without coalescing the
+	// function spent up to half again as much CPU per event (BENCHMARKS.md).
+	// The driver prepares each INSERT once and reuses it.
 	if s.cfg.CassandraUsername != "" {
 		c.Authenticator = gocql.PasswordAuthenticator{Username: s.cfg.CassandraUsername, Password: s.cfg.CassandraPassword}
 	}
 	c.Logger = gocqlLogger{s.log.With("component", "gocql")}
+	if v, err := strconv.Atoi(os.Getenv("XX_NUMCONNS")); err == nil { // XXX-EXPERIMENT
+		c.NumConns = v
+	}
+	if v, err := time.ParseDuration(os.Getenv("XX_COALESCE")); err == nil { // XXX-EXPERIMENT
+		c.WriteCoalesceWaitTime = v
+	}
 	return c
 }
 
@@ -78,6 +127,11 @@ func (s *cassandraStore) connect(ctx context.Context) error {
 		return err
 	}
 	s.session.Store(session)
+	s.startOnce.Do(func() {
+		for range writers {
+			go s.writer()
+		}
+	})
 	return nil
 }
 
@@ -132,115 +186,245 @@ func (s *cassandraStore) Ready() bool {
 	return false
 }
 
-// close ends the session; in-flight queries fail.
+// close ends the session and the writers; in-flight queries fail.
 func (s *cassandraStore) close() {
+	s.quitOnce.Do(func() { close(s.quit) })
 	if session := s.session.Swap(nil); session != nil {
 		session.Close()
 	}
 }
 
-// Save implements Store. Events are written concurrently; the first
-// failure cancels the rest and is returned. ctx's deadline bounds the whole
-// save; the driver's per-request timeout (CASSANDRA_TIMEOUT) bounds each
-// query as well.
+// Save implements Store. Every row of every event is written
+// concurrently by the writers; the first failure cancels the rest and is
+// returned. ctx's deadline bounds the whole save, waiting for a writer
+// included; the driver's per-request timeout (CASSANDRA_TIMEOUT) bounds
+// each query as well.
 func (s *cassandraStore) Save(ctx context.Context, events []Event) error {
 	session := s.session.Load()
 	if session == nil {
 		return fmt.Errorf("%w: not connected yet", ErrUnavailable)
 	}
-	if len(events) == 1 {
-		return classify(s.saveOne(ctx, session, &events[0]))
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	times, err := s.resolveTimes(ctx, session, events)
+	if err != nil {
+		return classify(err)
+	}
+	w := &saveWait{cancel: cancel}
+events:
+	for i := range events {
+		t := eventTimes{occurred: events[i].OccurredAt, received: events[i].ReceivedAt}
+		if times != nil {
+			t = times[i]
+		} else if t.occurred.IsZero() {
+			t.occurred = t.received
+		}
+		rows := rowsOf(&events[i], t.occurred, t.received)
+		for table, values := range rows {
+			if table == 0 && t.byIDWritten {
+				continue
+			}
+			if !s.submit(ctx, w, s.inserts[table], values) {
+				break events
+			}
+		}
+	}
+	w.wg.Wait()
+	return classify(w.first())
+}
+
+// eventTimes are the times an event's rows are written with.
+type eventTimes struct {
+	occurred, received time.Time
+	// byIDWritten is set when resolveTimes already wrote events_by_id.
+	byIDWritten bool
+}
+
+// resolveTimes settles when each event occurred. The rows' keys depend
+// only on the event's ID and that time, so a retry overwrites the same
+// rows. An event whose client gave an id but no time takes the time it was
+// first stored with: it is read from events_by_id, and a new event writes
+// that row before the others, so a partial failure cannot split a retry.
+// It returns nil when no event needs a lookup; then every event's time is
+// its OccurredAt, or its ReceivedAt when that is zero.
+func (s *cassandraStore) resolveTimes(ctx context.Context, session *gocql.Session, events []Event) ([]eventTimes, error) {
+	if !slices.ContainsFunc(events, needsLookup) {
+		return nil, nil
+	}
+	times := make([]eventTimes, len(events))
 	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-		sem      = make(chan struct{}, saveParallelism)
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs error
+		sem  = make(chan struct{}, lookupParallelism)
 	)
 	for i := range events {
+		ev := &events[i]
+		times[i] = eventTimes{occurred: ev.OccurredAt, received: ev.ReceivedAt}
+		if !needsLookup(*ev) {
+			if times[i].occurred.IsZero() {
+				times[i].occurred = times[i].received
+			}
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
+			wg.Wait()
+			return nil, errors.Join(errs, ctx.Err())
 		}
 		wg.Add(1)
-		go func(ev *Event) {
+		go func(t *eventTimes) {
 			defer func() { <-sem; wg.Done() }()
-			if err := s.saveOne(ctx, session, ev); err != nil {
-				once.Do(func() { firstErr = err; cancel() })
+			if err := s.lookup(ctx, session, ev, t); err != nil {
+				mu.Lock()
+				if errs == nil {
+					errs = err
+				}
+				mu.Unlock()
 			}
-		}(&events[i])
+		}(&times[i])
 	}
 	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	return classify(firstErr)
+	return times, errs
 }
 
-// saveOne writes one event to every table. The rows' keys depend only on
-// the event's ID and OccurredAt, so a retry overwrites the same rows. An
-// event whose client gave an id but no time takes the time it was first
-// stored with: it is read from events_by_id, and a new event writes that
-// row before the others, so a partial failure cannot split a retry.
-func (s *cassandraStore) saveOne(ctx context.Context, session *gocql.Session, ev *Event) error {
-	occurred, received := ev.OccurredAt, ev.ReceivedAt
-	if occurred.IsZero() {
-		if !ev.Retryable {
-			occurred = received
-		} else {
-			var o, r time.Time
-			err := s.query(ctx, session, s.selectByID, ev.ID).Scan(&o, &r)
-			switch {
-			case err == nil:
-				occurred, received = o, r
-			case errors.Is(err, gocql.ErrNotFound):
-				occurred = received
-				if err := s.exec(ctx, session, s.insertByID, ev.ID, occurred, received, ev.Username, ev.Target, ev.Description, ev.Source); err != nil {
-					return err
-				}
-			default:
-				return err
-			}
+// needsLookup reports whether ev's time must come from events_by_id: its
+// client gave an id, so it may be a retry, but no time.
+func needsLookup(ev Event) bool { return ev.OccurredAt.IsZero() && ev.Retryable }
+
+// lookup fills t for ev from events_by_id, or writes that row now when ev
+// is new.
+func (s *cassandraStore) lookup(ctx context.Context, session *gocql.Session, ev *Event, t *eventTimes) error {
+	var o, r time.Time
+	err := s.query(ctx, session, s.selectByID, ev.ID).Scan(&o, &r)
+	switch {
+	case err == nil:
+		t.occurred, t.received = o, r
+		return nil
+	case errors.Is(err, gocql.ErrNotFound):
+		t.occurred = t.received
+		rows := rowsOf(ev, t.occurred, t.received)
+		if err := s.query(ctx, session, s.inserts[0], rows[0]...).Exec(); err != nil {
+			return err
+		}
+		t.byIDWritten = true
+		return nil
+	default:
+		return err
+	}
+}
+
+// row is the values of one INSERT, in the column order of its statement.
+type row []any
+
+// rowsOf returns ev's rows in events_by_id, events_by_user and
+// events_by_target, in the order of cassandraStore.inserts. The rows share
+// one backing array and each value is boxed once, however many rows hold it.
+func rowsOf(ev *Event, occurred, received time.Time) [3]row {
+	var (
+		id, user, target, desc, source any = ev.ID, ev.Username, ev.Target, ev.Description, ev.Source
+		occ, rec, day                  any = occurred, received, time.Date(occurred.Year(), occurred.Month(), occurred.Day(), 0, 0, 0, 0, time.UTC)
+	)
+	v := []any{
+		id, occ, rec, user, target, desc, source,
+		user, day, occ, id, rec, target, desc, source,
+		target, day, bucketOf(ev.ID), desc, occ, id, user, rec,
+	}
+	return [3]row{v[0:7:7], v[7:15:15], v[15:23:23]}
+}
+
+// statement is one INSERT handed to a writer.
+type statement struct {
+	ctx    context.Context
+	wait   *saveWait
+	stmt   string
+	values row
+}
+
+// saveWait collects the outcome of one Save's statements.
+type saveWait struct {
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	err    error
+}
+
+// fail records the first error and cancels the statements not yet run.
+func (w *saveWait) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+		w.cancel()
+	}
+	w.mu.Unlock()
+}
+
+func (w *saveWait) first() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// submit hands one statement to a writer, waiting for a free one until ctx
+// ends. It reports whether the statement was taken.
+func (s *cassandraStore) submit(ctx context.Context, w *saveWait, stmt string, values row) bool {
+	w.wg.Add(1)
+	select {
+	case s.queue <- statement{ctx: ctx, wait: w, stmt: stmt, values: values}:
+		return true
+	case <-ctx.Done():
+		w.fail(ctx.Err())
+	case <-s.quit:
+		w.fail(fmt.Errorf("%w: the store is closed", ErrUnavailable))
+	}
+	w.wg.Done()
+	return false
+}
+
+// writer runs statements until the store is closed. It keeps its stack
+// between statements, grown once to the driver's depth.
+func (s *cassandraStore) writer() {
+	for {
+		select {
+		case st := <-s.queue:
+			st.run(s.session.Load())
+		case <-s.quit:
+			return
 		}
 	}
-	day := time.Date(occurred.Year(), occurred.Month(), occurred.Day(), 0, 0, 0, 0, time.UTC)
-	statements := [][]any{
-		{s.insertByID, ev.ID, occurred, received, ev.Username, ev.Target, ev.Description, ev.Source},
-		{s.insertByUser, ev.Username, day, occurred, ev.ID, received, ev.Target, ev.Description, ev.Source},
-		{s.insertByTarget, ev.Target, day, bucketOf(ev.ID), ev.Description, occurred, ev.ID, ev.Username, received},
+}
+
+// run executes the statement on session and records its outcome.
+func (st statement) run(session *gocql.Session) {
+	defer st.wait.wg.Done()
+	err := st.ctx.Err()
+	switch {
+	case err != nil:
+	case session == nil:
+		err = fmt.Errorf("%w: the store is closed", ErrUnavailable)
+	default:
+		err = session.Query(st.stmt, st.values...).ExecContext(st.ctx)
 	}
-	errs := make(chan error, len(statements))
-	for _, st := range statements {
-		go func() { errs <- s.exec(ctx, session, st[0].(string), st[1:]...) }()
+	if err != nil {
+		st.wait.fail(err)
 	}
-	var first error
-	for range statements {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }
 
 func (s *cassandraStore) query(ctx context.Context, session *gocql.Session, stmt string, args ...any) *gocql.Query {
 	return session.Query(stmt, args...).Idempotent(true).WithContext(ctx)
 }
 
-func (s *cassandraStore) exec(ctx context.Context, session *gocql.Session, stmt string, args ...any) error {
-	return s.query(ctx, session, stmt, args...).Exec()
-}
-
 // bucketOf spreads a target's events over targetBuckets partitions by a
-// stable hash of the event id, so a retry lands in the same bucket.
+// stable hash of the event id (32-bit FNV-1a), so a retry lands in the
+// same bucket.
 func bucketOf(id string) int16 {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return int16(h.Sum32() % targetBuckets)
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return int16(h % targetBuckets)
 }
 
 // classify marks errors that a retry may cure with ErrUnavailable. The

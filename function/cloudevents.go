@@ -82,8 +82,11 @@ func decodeCloudEventBatch(body []byte, now time.Time, maxEvents int) ([]Event, 
 	var fe fieldErrors
 	events := make([]Event, len(raws))
 	for i, raw := range raws {
+		// raw is one valid JSON value of the array read above, so sdk-go's
+		// decoder runs directly; json.Unmarshal would first scan the
+		// value again to validate it.
 		var ce event.Event
-		if err := json.Unmarshal(raw, &ce); err != nil {
+		if err := ce.UnmarshalJSON(raw); err != nil {
 			fe = append(fe, ceReadError(&i, err))
 			continue
 		}
@@ -124,6 +127,11 @@ func fromCloudEvent(fe *fieldErrors, index *int, ce *event.Event, now time.Time,
 		fe.add(index, "source", "invalid_source", "must be a URI reference without white space or control characters")
 	}
 	switch {
+	case !utf8.ValidString(id):
+		// Binary mode takes the id from a header, which may carry any
+		// byte; the key is stored as CQL text, which must be UTF-8. (sdk-go
+		// percent-encodes a source's odd bytes as it parses the URI.)
+		fe.add(index, "id", "invalid_utf8", "must be valid UTF-8")
 	case len(id) > maxIDBytes:
 		fe.add(index, "id", "invalid_id", "must be at most %d bytes, got %d", maxIDBytes, len(id))
 	case strings.IndexFunc(id, unicode.IsControl) >= 0:
@@ -147,7 +155,7 @@ func fromCloudEvent(fe *fieldErrors, index *int, ce *event.Event, now time.Time,
 		return false
 	}
 	var d ceData
-	if err := decodeFlatObject(data, d.slot); err != nil {
+	if err := decodeFlatObject(data, ceDataFields, d.slot); err != nil {
 		e := jsonFieldError(index, err)
 		e.Field = prefixData(e.Field)
 		*fe = append(*fe, e)

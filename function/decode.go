@@ -53,21 +53,7 @@ func decodePlain(body []byte, now time.Time, maxEvents int) ([]Event, error) {
 		}
 		return nil, invalid("the event is invalid", fe)
 	case '[':
-		var raws []json.RawMessage
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, invalid("the body is not valid JSON", []FieldError{jsonFieldError(nil, err)})
-		}
-		if err := checkBatchSize(len(raws), maxEvents); err != nil {
-			return nil, err
-		}
-		events := make([]Event, len(raws))
-		for i, raw := range raws {
-			decodePlainEvent(&fe, &i, raw, now, &events[i])
-		}
-		if len(fe) > 0 {
-			return nil, invalid(fmt.Sprintf("%d of %d events are invalid; nothing was stored", countIndexes(fe), len(raws)), fe)
-		}
-		return events, nil
+		return decodePlainBatch(body, now, maxEvents)
 	default:
 		return nil, invalid("the body must be a JSON object or an array of objects", []FieldError{{
 			Field: "", Reason: "invalid_json", Message: "expected { or [ as the first character",
@@ -75,15 +61,64 @@ func decodePlain(body []byte, now time.Time, maxEvents int) ([]Event, error) {
 	}
 }
 
+// decodePlainBatch reads an array of plain events. An array whose every
+// element has the common shape is read in one pass (fastFlatArray); any
+// other goes through encoding/json, which names what is wrong.
+func decodePlainBatch(body []byte, now time.Time, maxEvents int) ([]Event, error) {
+	objs, fast := fastFlatArray(body, plainFields)
+	var raws []json.RawMessage
+	n := len(objs)
+	if !fast {
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, invalid("the body is not valid JSON", []FieldError{jsonFieldError(nil, err)})
+		}
+		n = len(raws)
+	}
+	if err := checkBatchSize(n, maxEvents); err != nil {
+		return nil, err
+	}
+	var (
+		fe      fieldErrors
+		src     string
+		vals    [][maxFlatFields]string
+		indexes = make([]int, n)
+		events  = make([]Event, n)
+	)
+	if fast {
+		src, vals = string(body), make([][maxFlatFields]string, n)
+	}
+	for i := range events {
+		indexes[i] = i
+		var p plainEvent
+		if fast {
+			objs[i].store(src, &vals[i], plainFields, p.slot)
+		} else if err := decodeFlatObject(raws[i], plainFields, p.slot); err != nil {
+			fe = append(fe, jsonFieldError(&indexes[i], err))
+			continue
+		}
+		buildPlainEvent(&fe, &indexes[i], &p, now, &events[i])
+	}
+	if len(fe) > 0 {
+		return nil, invalid(fmt.Sprintf("%d of %d events are invalid; nothing was stored", countIndexes(fe), n), fe)
+	}
+	return events, nil
+}
+
 // decodePlainEvent decodes and validates one object into ev, adding every
 // problem to fe. It reports whether the event is valid.
 func decodePlainEvent(fe *fieldErrors, index *int, raw []byte, now time.Time, ev *Event) bool {
-	before := len(*fe)
 	var p plainEvent
-	if err := decodeFlatObject(raw, p.slot); err != nil {
+	if err := decodeFlatObject(raw, plainFields, p.slot); err != nil {
 		*fe = append(*fe, jsonFieldError(index, err))
 		return false
 	}
+	return buildPlainEvent(fe, index, &p, now, ev)
+}
+
+// buildPlainEvent validates the decoded fields p into ev, adding every
+// problem to fe. It reports whether the event is valid.
+func buildPlainEvent(fe *fieldErrors, index *int, p *plainEvent, now time.Time, ev *Event) bool {
+	before := len(*fe)
 	present := func(field string) bool {
 		switch field {
 		case "username":
@@ -159,10 +194,20 @@ func checkBatchSize(n, maxEvents int) error {
 }
 
 // decodeFlatObject reads one JSON object whose values are all strings, in
-// a single pass: slot returns where a field goes, or nil for an unknown
-// one. Unknown and repeated fields, values of another type and anything
-// after the object are errors that name the field.
-func decodeFlatObject(data []byte, slot func(name string) **string) error {
+// a single pass: slot returns where each of fields goes. Unknown and
+// repeated fields, values of another type and anything after the object
+// are errors that name the field. The common shape takes the fast path of
+// flatjson.go; the rest takes decodeFlatObjectGeneral.
+func decodeFlatObject(data []byte, fields []string, slot func(name string) **string) error {
+	if fastFlatObject(data, fields, slot) {
+		return nil
+	}
+	return decodeFlatObjectGeneral(data, slot)
+}
+
+// decodeFlatObjectGeneral is decodeFlatObject by encoding/json's tokens;
+// slot returns nil for an unknown field.
+func decodeFlatObjectGeneral(data []byte, slot func(name string) **string) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {

@@ -1,0 +1,118 @@
+package function
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// discardStore accepts every event at once, so that the benchmarks measure
+// the request path alone: decode, validate, and build each event's rows.
+type discardStore struct{}
+
+func (discardStore) Save(_ context.Context, events []Event) error {
+	for i := range events {
+		ev := &events[i]
+		occurred := ev.OccurredAt
+		if occurred.IsZero() {
+			occurred = ev.ReceivedAt
+		}
+		benchRows = rowsOf(ev, occurred, ev.ReceivedAt)
+	}
+	return nil
+}
+
+func (discardStore) Ready() bool { return true }
+
+// benchRows keeps the compiler from dropping the rows built in Save.
+var benchRows [3]row
+
+// discardWriter is a ResponseWriter that keeps only the status, so that
+// the benchmarks do not count a recorder's allocations.
+type discardWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.header }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+
+func benchPlainEvent(i int) string {
+	return fmt.Sprintf(`{"id":"bench-%d","timestamp":"2026-05-04T12:00:00.123Z","username":"user-%d","target":"https://example.com/page/%d","description":"VIEW"}`, i, i%1000, i%100)
+}
+
+func benchStructuredEvent(i int) string {
+	return fmt.Sprintf(`{"specversion":"1.0","id":"%d","source":"https://bench.example/web","type":"dev.tracker.impression","time":"2026-05-04T12:00:00.123Z","datacontenttype":"application/json","data":{"username":"user-%d","target":"https://example.com/page/%d","description":"VIEW"}}`, i, i%1000, i%100)
+}
+
+func benchArray(n int, one func(int) string) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = one(i)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// BenchmarkTrack serves POST /track for each input form with a store that
+// accepts everything. Besides ns/op and allocs/op (per request) it reports
+// ns/event and allocs/event, which compare across batch sizes.
+func BenchmarkTrack(b *testing.B) {
+	cases := []struct {
+		name   string
+		header map[string]string
+		body   string
+		events int
+	}{
+		{"plain", map[string]string{"Content-Type": "application/json"}, benchPlainEvent(1), 1},
+		{"plain-batch-100", map[string]string{"Content-Type": "application/json"}, benchArray(100, benchPlainEvent), 100},
+		{"ce-binary", map[string]string{
+			"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "1", "Ce-Source": "https://bench.example/web",
+			"Ce-Type": "dev.tracker.impression", "Ce-Time": "2026-05-04T12:00:00.123Z",
+		}, `{"username":"user-1","target":"https://example.com/page/1","description":"VIEW"}`, 1},
+		{"ce-structured", map[string]string{"Content-Type": "application/cloudevents+json"}, benchStructuredEvent(1), 1},
+		{"ce-batch-100", map[string]string{"Content-Type": "application/cloudevents-batch+json"}, benchArray(100, benchStructuredEvent), 100},
+	}
+	cfg := Config{TrackMaxBodyBytes: 1 << 20, TrackMaxBatchEvents: 500, TrackMaxInflight: 2000, CassandraTimeout: time.Second}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			h := &handler{cfg: cfg, store: discardStore{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				now: func() time.Time { return time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC) }}
+			routes := h.routes()
+			body := []byte(c.body)
+			req, err := http.NewRequest(http.MethodPost, "http://localhost/track", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for k, v := range c.header {
+				req.Header[k] = []string{v}
+			}
+			reader := bytes.NewReader(body)
+			w := &discardWriter{header: http.Header{}}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for b.Loop() {
+				reader.Reset(body)
+				req.Body = io.NopCloser(reader)
+				clear(w.header)
+				routes.ServeHTTP(w, req)
+				if w.status != http.StatusCreated {
+					b.Fatalf("status %d, want 201", w.status)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			events := float64(b.N * c.events)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/events, "allocs/event")
+		})
+	}
+}
