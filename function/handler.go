@@ -108,6 +108,13 @@ func (h *handler) handleTrack(w http.ResponseWriter, r *http.Request) {
 // decoder of its form.
 func (h *handler) decode(w http.ResponseWriter, r *http.Request) ([]Event, error) {
 	encoding := ceEncoding(r.Header)
+	if encoding == binding.EncodingUnknown && len(r.Header.Values("ce-specversion")) > 0 {
+		// A binary-mode CloudEvent of a version sdk-go does not know. Read
+		// as plain JSON it would lose its source+id key, and every retry
+		// would store it again.
+		return nil, invalid("the CloudEvent cannot be read", []FieldError{{Field: "specversion", Reason: "unsupported_specversion",
+			Message: "must be 1.0 or 0.3, got " + strconv.Quote(r.Header.Get("ce-specversion"))}})
+	}
 	mt, err := mediaType(r.Header)
 	if err != nil && encoding == binding.EncodingUnknown {
 		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Detail: "the Content-Type header cannot be parsed"}
