@@ -24,6 +24,8 @@
 #   CASSANDRA_JMX_PORT       if set, local-only JMX on this port (for nodetool)
 #   CASSANDRA_JVM_OPTS       extra JVM options, split on whitespace
 #   CASSANDRA_LOCAL_DIR      where to keep the .local/ state (default: .local next to this script)
+#   CASSANDRA_LIB_DIR        where to keep the jars (default: lib/ in CASSANDRA_LOCAL_DIR); nodes
+#                            with their own CASSANDRA_LOCAL_DIR (the fault tests) may share one
 #   JAVA_HOME                Java 17 to use (default: java on PATH)
 set -euo pipefail
 
@@ -52,7 +54,11 @@ case "$local_dir" in
 /*) ;;
 *) local_dir="$PWD/$local_dir" ;;
 esac
-lib_dir="$local_dir/lib"
+lib_dir="${CASSANDRA_LIB_DIR:-$local_dir/lib}"
+case "$lib_dir" in
+/*) ;;
+*) lib_dir="$PWD/$lib_dir" ;;
+esac
 conf_dir="$local_dir/conf"
 data_dir="$local_dir/data"
 log_dir="$local_dir/logs"
@@ -130,8 +136,25 @@ pinned_version() {
 }
 
 # ensure_libs fills lib_dir with cassandra-all $1 and its runtime dependencies,
-# unless it already holds that version.
+# unless it already holds that version. Nodes that share a CASSANDRA_LIB_DIR
+# may start at once, so the filling is serialised on a lock next to it.
 ensure_libs() {
+	local version="$1"
+	if [[ -f "$lib_dir/.version" && "$(cat "$lib_dir/.version")" == "$version" ]]; then
+		return
+	fi
+	mkdir -p "$(dirname "$lib_dir")"
+	if command -v flock >/dev/null 2>&1; then
+		(
+			flock -w "$start_timeout" 8 || die "another local.sh held $lib_dir.lock for ${start_timeout}s"
+			fill_libs "$version"
+		) 8>"$lib_dir.lock"
+	else
+		fill_libs "$version"
+	fi
+}
+
+fill_libs() {
 	local version="$1" tmp
 	if [[ -f "$lib_dir/.version" && "$(cat "$lib_dir/.version")" == "$version" ]]; then
 		return

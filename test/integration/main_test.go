@@ -18,6 +18,8 @@ import (
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"tracker/test/contract"
 )
 
 var (
@@ -108,7 +110,19 @@ func run(m *testing.M) int {
 		log, _ := os.ReadFile(logPath)
 		return fail("the function did not become ready: %v\n--- function log ---\n%s", err, tail(string(log), 40))
 	}
+	// Every answer the tests get is also checked against the OpenAPI
+	// description, function/openapi.yaml.
+	checker, err := contract.Load()
+	if err != nil {
+		return fail("%v", err)
+	}
+	http.DefaultClient.Transport = checker.Transport(http.DefaultTransport)
 	code := m.Run()
+	fmt.Fprintln(os.Stderr, checker.Summary())
+	for _, f := range checker.Failures() {
+		fmt.Fprintf(os.Stderr, "answer breaks the OpenAPI description: %s\n", f)
+		code = 1
+	}
 	if code != 0 {
 		log, _ := os.ReadFile(logPath)
 		fmt.Fprintf(os.Stderr, "--- function log (%s) ---\n%s\n", logPath, tail(string(log), 60))

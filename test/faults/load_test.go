@@ -1,0 +1,271 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tracker/test/contract"
+)
+
+// request is one POST /track of the load: its body and the ids of its
+// events, so that it can be sent again unchanged.
+type request struct {
+	IDs  []string
+	Body []byte
+}
+
+// result is what one request got.
+type result struct {
+	Req        request
+	Status     int // 0 when no HTTP answer came
+	RetryAfter string
+	Detail     string // the problem's detail, for an error status
+	Err        error
+	Start, End time.Time
+	// Written is true when the whole request reached the socket before the
+	// answer or the error: the server may have acted on it.
+	Written bool
+}
+
+func (r result) latency() time.Duration { return r.End.Sub(r.Start) }
+func (r result) ok() bool               { return r.Status >= 200 && r.Status < 300 }
+
+// load sends POST /track requests, either at a steady rate (open loop:
+// rate > 0, at most `workers` outstanding) or as fast as `workers`
+// senders can (closed loop: rate == 0).
+type load struct {
+	url     string
+	client  *http.Client
+	next    func(n int) request
+	rate    float64
+	workers int
+
+	inflight atomic.Int64 // sent, not answered yet
+	answered atomic.Int64 // got an HTTP status
+	okCount  atomic.Int64 // got a 2xx
+	errCount atomic.Int64 // got no HTTP answer
+	stalls   atomic.Int64 // open loop: a send waited for a free slot
+
+	mu      sync.Mutex
+	results []result
+}
+
+// newClient is an HTTP client with keep-alive connections for up to conns
+// concurrent requests, whose answers all go through the contract checker.
+// Its timeout only guards the test against a hang; a hang fails the test.
+func newClient(c *contract.Checker, conns int) *http.Client {
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: 30 * time.Second, DisableCompression: true}
+	return &http.Client{Transport: c.Transport(tr), Timeout: 20 * time.Second}
+}
+
+// run sends until ctx ends and returns once every request sent is
+// answered or failed.
+func (l *load) run(ctx context.Context) []result {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, l.workers)
+	began := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for n := 0; ctx.Err() == nil; n++ {
+		if l.rate > 0 {
+			due := began.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					continue
+				}
+			}
+			select {
+			case slots <- struct{}{}:
+			default:
+				l.stalls.Add(1)
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					continue
+				}
+			}
+		} else {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				continue
+			}
+		}
+		req := l.next(n)
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			l.record(l.send(req))
+		}()
+	}
+	wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.results)
+}
+
+func (l *load) record(r result) {
+	l.mu.Lock()
+	l.results = append(l.results, r)
+	l.mu.Unlock()
+}
+
+func (l *load) send(req request) result {
+	var written atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { written.Store(true) }}
+	ctx := httptrace.WithClientTrace(context.Background(), trace)
+	r := result{Req: req, Start: time.Now()}
+	l.inflight.Add(1)
+	defer l.inflight.Add(-1)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url+"/track", bytes.NewReader(req.Body))
+	if err != nil {
+		panic(err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(hreq)
+	r.End = time.Now()
+	r.Written = written.Load()
+	if err != nil {
+		r.Err = err
+		l.errCount.Add(1)
+		return r
+	}
+	r.Status, r.RetryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
+	if r.Status >= 400 {
+		var p struct{ Detail string }
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		r.Detail = p.Detail
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	l.answered.Add(1)
+	if r.ok() {
+		l.okCount.Add(1)
+	}
+	return r
+}
+
+// sendAll sends every request once, workers at a time.
+func sendAll(url string, client *http.Client, reqs []request, workers int) []result {
+	ctx, cancel := context.WithCancel(context.Background())
+	var sentCount atomic.Int64
+	l := &load{url: url, client: client, workers: workers}
+	l.next = func(n int) request {
+		if sentCount.Add(1) == int64(len(reqs)) {
+			cancel()
+		}
+		return reqs[n]
+	}
+	if len(reqs) == 0 {
+		cancel()
+		return nil
+	}
+	return l.run(ctx)
+}
+
+// retryAfter is the longest Retry-After among results, at least a second.
+func retryAfter(results []result) time.Duration {
+	wait := time.Second
+	for _, r := range results {
+		if s, err := strconv.Atoi(r.RetryAfter); err == nil && time.Duration(s)*time.Second > wait {
+			wait = time.Duration(s) * time.Second
+		}
+	}
+	return wait
+}
+
+// plainRequest is one plain JSON request; a batch when there are several
+// events.
+func plainRequest(events ...map[string]string) request {
+	var req request
+	for _, e := range events {
+		req.IDs = append(req.IDs, e["id"])
+	}
+	var v any = events
+	if len(events) == 1 {
+		v = events[0]
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	req.Body = body
+	return req
+}
+
+// event is one impression with a client id; a zero ts leaves the time to
+// the function.
+func event(id, user, target, description string, ts time.Time) map[string]string {
+	e := map[string]string{"id": id, "username": user, "target": target, "description": description}
+	if !ts.IsZero() {
+		e["timestamp"] = ts.UTC().Format(time.RFC3339Nano)
+	}
+	return e
+}
+
+// tally counts results by outcome: "201", "503", "error".
+func tally(results []result) map[string]int {
+	out := map[string]int{}
+	for _, r := range results {
+		if r.Err != nil {
+			out["error"]++
+		} else {
+			out[fmt.Sprint(r.Status)]++
+		}
+	}
+	return out
+}
+
+// okIDs lists the event ids of every 2xx.
+func okIDs(results []result) []string {
+	var ids []string
+	for _, r := range results {
+		if r.ok() {
+			ids = append(ids, r.Req.IDs...)
+		}
+	}
+	return ids
+}
+
+// percentile of the latencies of results for which keep is true.
+func percentile(results []result, keep func(result) bool, p float64) time.Duration {
+	var ds []time.Duration
+	for _, r := range results {
+		if keep(r) {
+			ds = append(ds, r.latency())
+		}
+	}
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	i := int(p * float64(len(ds)-1))
+	return ds[i]
+}
+
+// waitFor polls cond every few milliseconds until it holds or timeout
+// passes; it reports whether it held.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}

@@ -1,0 +1,268 @@
+// Package harness runs the pieces the fault and contract suites need as
+// real processes: the tracking function built from this repository, and an
+// Apache Cassandra node of a suite's own, started and stopped through the
+// project's cassandra/local.sh. Nothing here is a stand-in for either.
+package harness
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Root is the repository root, found from this source file.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+}
+
+// Build compiles a main package into dir and returns the binary's path.
+// module is the directory of the go.mod to build in, relative to Root.
+func Build(dir, module, pkg, name string) (string, error) {
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir = filepath.Join(Root(), module)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Function is a running function process.
+type Function struct {
+	Cmd     *exec.Cmd
+	Addr    string // 127.0.0.1:port
+	URL     string // http://127.0.0.1:port
+	LogPath string
+
+	exited chan struct{}
+	err    error
+}
+
+// StartFunction runs bin with the environment of this process plus env,
+// listening on a free loopback port, its output in logPath.
+func StartFunction(bin, logPath string, env ...string) (*Function, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(append(os.Environ(), "LISTEN_ADDRESS="+addr, "LOG_FORMAT=text"), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	f := &Function{Cmd: cmd, Addr: addr, URL: "http://" + addr, LogPath: logPath, exited: make(chan struct{})}
+	go func() {
+		f.err = cmd.Wait()
+		logFile.Close()
+		close(f.exited)
+	}()
+	return f, nil
+}
+
+// PID is the process id.
+func (f *Function) PID() int { return f.Cmd.Process.Pid }
+
+// Exited is closed when the process has exited.
+func (f *Function) Exited() <-chan struct{} { return f.exited }
+
+// ExitErr is the process's exit error; call it after Exited is closed.
+func (f *Function) ExitErr() error { return f.err }
+
+// Signal sends sig to the process.
+func (f *Function) Signal(sig os.Signal) error { return f.Cmd.Process.Signal(sig) }
+
+// WaitExit waits up to timeout for the process to exit.
+func (f *Function) WaitExit(timeout time.Duration) error {
+	select {
+	case <-f.exited:
+		return f.err
+	case <-time.After(timeout):
+		return fmt.Errorf("pid %d still running after %s", f.PID(), timeout)
+	}
+}
+
+// Stop sends SIGTERM, waits up to timeout, then kills the process.
+func (f *Function) Stop(timeout time.Duration) {
+	select {
+	case <-f.exited:
+		return
+	default:
+	}
+	_ = f.Signal(syscall.SIGTERM)
+	if f.WaitExit(timeout) != nil {
+		_ = f.Cmd.Process.Kill()
+		<-f.exited
+	}
+}
+
+// PollStatus polls GET path until it answers want, the process exits, or
+// timeout passes.
+func (f *Function) PollStatus(path string, want int, timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	last := "no answer"
+	for {
+		select {
+		case <-f.exited:
+			return fmt.Errorf("the process exited: %v", f.err)
+		default:
+		}
+		resp, err := client.Get(f.URL + path)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("GET %s did not answer %d within %s; last: %s", path, want, timeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitReady polls func-go's readiness endpoint until it answers 200.
+func (f *Function) WaitReady(timeout time.Duration) error {
+	return f.PollStatus("/health/readiness", http.StatusOK, timeout)
+}
+
+// LogTail returns the last n lines of the process's output.
+func (f *Function) LogTail(n int) string {
+	b, _ := os.ReadFile(f.LogPath)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ProcStatusKB reads a kB field of /proc/<pid>/status, such as VmHWM (peak
+// resident set) or VmRSS.
+func ProcStatusKB(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		name, value, ok := strings.Cut(s.Text(), ":")
+		if !ok || name != field {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), "kB")), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %v", field, value, err)
+		}
+		return kb, nil
+	}
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// Node is an Apache Cassandra node of a suite's own, run by
+// cassandra/local.sh with its own state directory and ports, so that a suite
+// may stop and start it without touching the shared node other suites use.
+// Its jars come from the shared cache (CASSANDRA_LIB_DIR).
+type Node struct {
+	Dir         string // local.sh state: data, logs, pid file
+	Host        string // 127.0.0.1:<CQL port>
+	StoragePort int
+	Heap        string
+}
+
+// NewNode picks free ports for a node kept in dir. It does not start it.
+func NewNode(dir string) (*Node, error) {
+	cql, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	storage, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return &Node{Dir: dir, Host: "127.0.0.1:" + strconv.Itoa(cql), StoragePort: storage, Heap: "512M"}, nil
+}
+
+func (n *Node) localSH(ctx context.Context, command string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(Root(), "cassandra", "local.sh"), command)
+	cmd.Env = append(os.Environ(),
+		"CASSANDRA_LOCAL_DIR="+n.Dir,
+		"CASSANDRA_LIB_DIR="+filepath.Join(Root(), "cassandra", ".local", "lib"),
+		"CASSANDRA_HOSTS="+n.Host,
+		"CASSANDRA_STORAGE_PORT="+strconv.Itoa(n.StoragePort),
+		"CASSANDRA_HEAP="+n.Heap,
+		// A throwaway node: skip the fsync of system tables.
+		"CASSANDRA_UNSAFE_SYSTEM=true",
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("cassandra/local.sh %s (node %s in %s): %v\n%s", command, n.Host, n.Dir, err, out)
+	}
+	return nil
+}
+
+// Start starts the node (or finds it running) and returns when CQL answers.
+func (n *Node) Start(ctx context.Context) error { return n.localSH(ctx, "start") }
+
+// Stop stops the node gracefully: SIGTERM, on which Cassandra drains.
+func (n *Node) Stop(ctx context.Context) error { return n.localSH(ctx, "stop") }
+
+// Up reports whether the node answers CQL.
+func (n *Node) Up(ctx context.Context) bool { return n.localSH(ctx, "status") == nil }
+
+// PID is the node's process id, from local.sh's pid file.
+func (n *Node) PID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(n.Dir, "cassandra.pid"))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, errors.New("bad pid file")
+	}
+	return pid, nil
+}
+
+// Signal sends sig to the node's JVM, such as SIGSTOP to freeze it.
+func (n *Node) Signal(sig syscall.Signal) error {
+	pid, err := n.PID()
+	if err != nil {
+		return err
+	}
+	return syscall.Kill(pid, sig)
+}
