@@ -6,7 +6,7 @@
 //
 // Run it from the test module:
 //
-//	go run ./bench           # the full run, about 10 minutes
+//	go run ./bench           # the full run, about 7 minutes
 //	go run ./bench -quick    # a smoke run of under a minute, printed to stdout
 //
 // It starts (or reuses) the local Cassandra with cassandra/local.sh, builds

@@ -190,12 +190,12 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 			delete(b.service.Spec.Template.Annotations, autoscaling.TargetUtilizationPercentageKey)
 		}, checkAutoscaling, []string{fileService, "target-utilization-percentage"}},
 		{"hard limit below soft target", func(t *testing.T, b *bundle) {
-			b.service.Spec.Template.Spec.ContainerConcurrency = ptr[int64](10)
+			b.service.Spec.Template.Spec.ContainerConcurrency = ptr[int64](1)
 		}, checkAutoscaling, []string{fileService, "spec.template.spec.containerConcurrency", "soft target"}},
 
 		{"in-flight bound below the hard limit", func(t *testing.T, b *bundle) {
-			b.configMap.Data["TRACK_MAX_BATCH_EVENTS"] = "20"
-			b.configMap.Data["TRACK_MAX_INFLIGHT"] = "20"
+			b.configMap.Data["TRACK_MAX_BATCH_EVENTS"] = "1"
+			b.configMap.Data["TRACK_MAX_INFLIGHT"] = "1"
 		}, checkAutoscaling, []string{fileService, "spec.template.spec.containerConcurrency", "TRACK_MAX_INFLIGHT"}},
 
 		// Probes, security, resources, ports.
@@ -221,9 +221,9 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 			setServiceEnv(b, "GOMEMLIMIT", "300MiB")
 		}, checkServiceResources, []string{fileService, "env[GOMEMLIMIT]", `"300MiB"`}},
 		{"memory too small for the admitted bodies", func(t *testing.T, b *bundle) {
-			svcContainer(b).Resources.Limits[corev1.ResourceMemory] = resource.MustParse("64Mi")
-			svcContainer(b).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("64Mi")
-			setServiceEnv(b, "GOMEMLIMIT", "60MiB")
+			svcContainer(b).Resources.Limits[corev1.ResourceMemory] = resource.MustParse("4Mi")
+			svcContainer(b).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("4Mi")
+			setServiceEnv(b, "GOMEMLIMIT", "3MiB")
 		}, checkServiceResources, []string{fileService, "resources.limits.memory", "TRACK_MAX_BODY_BYTES"}},
 		{"container port not the listen port", func(t *testing.T, b *bundle) {
 			svcContainer(b).Ports[0].ContainerPort = 9090
