@@ -207,11 +207,9 @@ func (s *cassandraStore) Save(ctx context.Context, events []Event) error {
 	w := &saveWait{cancel: cancel}
 events:
 	for i := range events {
-		t := eventTimes{occurred: events[i].OccurredAt, received: events[i].ReceivedAt}
+		t := givenTimes(&events[i])
 		if times != nil {
 			t = times[i]
-		} else if t.occurred.IsZero() {
-			t.occurred = t.received
 		}
 		rows := rowsOf(&events[i], t.occurred, t.received)
 		for table, values := range rows {
@@ -254,13 +252,11 @@ func (s *cassandraStore) resolveTimes(ctx context.Context, session *gocql.Sessio
 	)
 	for i := range events {
 		ev := &events[i]
-		times[i] = eventTimes{occurred: ev.OccurredAt, received: ev.ReceivedAt}
 		if !needsLookup(*ev) {
-			if times[i].occurred.IsZero() {
-				times[i].occurred = times[i].received
-			}
+			times[i] = givenTimes(ev)
 			continue
 		}
+		times[i] = eventTimes{received: ev.ReceivedAt}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -281,6 +277,16 @@ func (s *cassandraStore) resolveTimes(ctx context.Context, session *gocql.Sessio
 	}
 	wg.Wait()
 	return times, errs
+}
+
+// givenTimes are the times of an event that needs no lookup: its own
+// OccurredAt, or its ReceivedAt when the client gave none.
+func givenTimes(ev *Event) eventTimes {
+	t := eventTimes{occurred: ev.OccurredAt, received: ev.ReceivedAt}
+	if t.occurred.IsZero() {
+		t.occurred = t.received
+	}
+	return t
 }
 
 // needsLookup reports whether ev's time must come from events_by_id: its
