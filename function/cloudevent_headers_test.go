@@ -33,22 +33,35 @@ func TestUnknownSpecversionIsRejected(t *testing.T) {
 	}
 }
 
-// TestCloudEventKeyMustBeUTF8: a ce-id header that is not UTF-8 is the
-// client's fault (400). Accepted, it reached Cassandra, which refuses such
-// text, and the client got a 500. A ce-source header with such bytes is
-// fine: sdk-go percent-encodes them as it parses the URI.
+// TestCloudEventKeyMustBeUTF8: a ce-id or ce-source header that is not
+// UTF-8 is the client's fault (400). Accepted, it reached Cassandra, which
+// refuses such text, and the client got a 500. sdk-go percent-encodes odd
+// bytes in a hierarchical source, which is then valid, but keeps those of
+// an opaque URI ("a:\xff") as they came.
 func TestCloudEventKeyMustBeUTF8(t *testing.T) {
 	t.Parallel()
 	data := `{"username":"J","target":"https://a.b/","description":"VIEW"}`
-	store := &fakeStore{}
-	rec := post(t, newTestHandler(store), "application/json", data,
-		"ce-specversion", "1.0", "ce-id", "a\x81", "ce-source", "/web", "ce-type", "impression")
-	p := readProblem(t, rec, http.StatusBadRequest)
-	if diff := cmp.Diff([]string{"-:id:invalid_utf8"}, fieldsOf(p)); diff != "" {
-		t.Errorf("errors (-want +got):\n%s", diff)
-	}
-	if store.called != 0 {
-		t.Errorf("store called %d times, want 0", store.called)
+	for _, tc := range []struct {
+		name, id, source string
+		want             []string
+	}{
+		{"id", "a\x81", "/web", []string{"-:id:invalid_utf8"}},
+		{"opaque source", "0", "a:\xff", []string{"-:source:invalid_utf8"}},
+		{"both", "\xc3", "urn:\xfe", []string{"-:source:invalid_utf8", "-:id:invalid_utf8"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := &fakeStore{}
+			rec := post(t, newTestHandler(store), "application/json", data,
+				"ce-specversion", "1.0", "ce-id", tc.id, "ce-source", tc.source, "ce-type", "impression")
+			p := readProblem(t, rec, http.StatusBadRequest)
+			if diff := cmp.Diff(tc.want, fieldsOf(p)); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+			if store.called != 0 {
+				t.Errorf("store called %d times, want 0", store.called)
+			}
+		})
 	}
 
 	ids := readIDs(t, post(t, newTestHandler(&fakeStore{}), "application/json", data,

@@ -121,6 +121,10 @@ func fromCloudEvent(fe *fieldErrors, index *int, ce *event.Event, now time.Time,
 
 	source, id := ce.Source(), ce.ID()
 	switch {
+	case !utf8.ValidString(source):
+		// sdk-go percent-encodes odd bytes in a hierarchical URI ("/w%FF")
+		// but keeps an opaque one ("a:\xff") as it came.
+		fe.add(index, "source", "invalid_utf8", "must be valid UTF-8")
 	case len(source) > maxSourceBytes:
 		fe.add(index, "source", "source_too_long", "must be at most %d bytes, got %d", maxSourceBytes, len(source))
 	case strings.IndexFunc(source, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
@@ -129,8 +133,7 @@ func fromCloudEvent(fe *fieldErrors, index *int, ce *event.Event, now time.Time,
 	switch {
 	case !utf8.ValidString(id):
 		// Binary mode takes the id from a header, which may carry any
-		// byte; the key is stored as CQL text, which must be UTF-8. (sdk-go
-		// percent-encodes a source's odd bytes as it parses the URI.)
+		// byte; the key is stored as CQL text, which must be UTF-8.
 		fe.add(index, "id", "invalid_utf8", "must be valid UTF-8")
 	case len(id) > maxIDBytes:
 		fe.add(index, "id", "invalid_id", "must be at most %d bytes, got %d", maxIDBytes, len(id))
