@@ -119,7 +119,10 @@ func fromCloudEvent(fe *fieldErrors, index *int, ce *event.Event, now time.Time,
 		return false
 	}
 
-	source, id := ce.Source(), ce.ID()
+	// HTTP drops the spaces around a header's value, so a binary-mode
+	// ce-id cannot keep them; dropping them in every mode gives an event
+	// the same key however it is sent. (Validate refuses an id of spaces.)
+	source, id := ce.Source(), strings.Trim(ce.ID(), " ")
 	switch {
 	case !utf8.ValidString(source):
 		// sdk-go percent-encodes odd bytes in a hierarchical URI ("/w%FF")
