@@ -25,6 +25,9 @@ const writers = 256
 // first-stored time at once (events with a client id but no timestamp).
 const lookupParallelism = 32
 
+// errNotConnected answers a save that comes before the first connection.
+var errNotConnected = fmt.Errorf("%w: not connected yet", ErrUnavailable)
+
 // cassandraStore is the Store backed by one long-lived gocql session.
 type cassandraStore struct {
 	cfg     Config
@@ -40,6 +43,7 @@ type cassandraStore struct {
 	// statement is either taken by a writer or still with its request.
 	queue     chan statement
 	startOnce sync.Once
+	health    writeHealth
 	quit      chan struct{}
 	quitOnce  sync.Once
 }
@@ -165,18 +169,33 @@ func (s *cassandraStore) prepareSchema(ctx context.Context, session *gocql.Sessi
 	return nil
 }
 
-// Ready implements Store: the session is open and the driver sees at
-// least one node up.
+// Ready implements Store: the session is open, the driver sees at least
+// one node up, and saves have not been failing (see writeHealth). While
+// they have, each call starts a probe: a read of events_by_id at the
+// configured consistency, the replicas and the path a write takes.
 func (s *cassandraStore) Ready() bool {
 	session := s.session.Load()
 	if session == nil || session.Closed() {
 		return false
 	}
+	up := false
 	for _, h := range session.GetHosts() {
 		if h.IsUp() {
-			return true
+			up = true
+			break
 		}
 	}
+	if !up {
+		return false
+	}
+	if s.health.healthy() {
+		return true
+	}
+	s.health.probe(time.Now(), func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CassandraTimeout)
+		defer cancel()
+		return s.query(ctx, session, s.selectByID, "readiness probe").Exec()
+	})
 	return false
 }
 
@@ -194,9 +213,23 @@ func (s *cassandraStore) close() {
 // included; the driver's per-request timeout (CASSANDRA_TIMEOUT) bounds
 // each query as well.
 func (s *cassandraStore) Save(ctx context.Context, events []Event) error {
+	err := s.save(ctx, events)
+	switch {
+	case err == nil:
+		s.health.succeeded()
+	case errors.Is(err, errNotConnected), errors.Is(ctx.Err(), context.Canceled):
+		// Readiness is false until connected anyway, and a client that
+		// went away says nothing about Cassandra.
+	case errors.Is(err, ErrUnavailable):
+		s.health.failed()
+	}
+	return err
+}
+
+func (s *cassandraStore) save(ctx context.Context, events []Event) error {
 	session := s.session.Load()
 	if session == nil {
-		return fmt.Errorf("%w: not connected yet", ErrUnavailable)
+		return errNotConnected
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

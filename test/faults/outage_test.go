@@ -28,7 +28,7 @@ const (
 // partition or a long GC pause) and then stops gracefully and starts
 // again. It checks that every answer during the outage is a 503 with
 // Retry-After, none slower than CASSANDRA_TIMEOUT plus a margin; that
-// readiness turns false and back to true; that service resumes without a
+// readiness turns false and back to true in both faults; that service resumes without a
 // restart, and how long after Cassandra answers CQL; that no goroutines
 // leaked; and that every acknowledged id is stored.
 func TestCassandraOutage(t *testing.T) {
@@ -87,9 +87,15 @@ func TestCassandraOutage(t *testing.T) {
 	if !waitFor(20*time.Second, func() bool { return ld.answered.Load()-ld.okCount.Load() >= errsBefore+100 }) {
 		t.Errorf("no 503s while Cassandra was frozen")
 	}
-	freezeEnd := time.NewTimer(3*outageTimeout - time.Since(frozeAt))
-	<-freezeEnd.C // the length of the fault, not a wait for state
-	readyDuringFreeze := ready.sawFalseSince(frozeAt)
+	// The driver still sees the node up; the failed writes in a row must
+	// make the function unready.
+	if !waitFor(20*time.Second, func() bool { return ready.sawFalseSince(frozeAt) }) {
+		t.Errorf("readiness stayed true while Cassandra was frozen and every write failed")
+	}
+	unreadyFrozen := ready.firstFalseSince(frozeAt).Sub(frozeAt)
+	if rest := 3*outageTimeout - time.Since(frozeAt); rest > 0 {
+		<-time.After(rest) // the length of the fault, not a wait for state
+	}
 	thawedAt := time.Now()
 	if err := node.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -99,6 +105,10 @@ func TestCassandraOutage(t *testing.T) {
 		t.Fatalf("service did not resume within 30s after Cassandra thawed")
 	}
 	thawRecovery := time.Since(thawedAt)
+	if !waitFor(30*time.Second, func() bool { return ready.trueSince(thawedAt) }) {
+		t.Errorf("readiness did not turn true within 30s after Cassandra thawed")
+	}
+	readyAfterThaw := ready.firstTrueSince(thawedAt).Sub(thawedAt)
 
 	// Phase 2: Cassandra stops gracefully, stays down a moment, and starts.
 	stoppingAt := time.Now()
@@ -155,8 +165,9 @@ func TestCassandraOutage(t *testing.T) {
 	t.Logf("outage load: %v; 503 latency p50 %s, p99 %s, max %s; any answer max %s (bound %s)",
 		tally(results), percentile(results, is503, 0.5), percentile(results, is503, 0.99), percentile(results, is503, 1),
 		percentile(results, all, 1), bound)
-	t.Logf("freeze: readiness turned false during the %s freeze: %t; service back %s after SIGCONT",
-		3*outageTimeout, readyDuringFreeze, thawRecovery.Round(time.Millisecond))
+	t.Logf("freeze (%s): readiness false %s after SIGSTOP; after SIGCONT, service back in %s, readiness true in %s",
+		thawedAt.Sub(frozeAt).Round(time.Millisecond), unreadyFrozen.Round(time.Millisecond),
+		thawRecovery.Round(time.Millisecond), readyAfterThaw.Round(time.Millisecond))
 	t.Logf("graceful stop: local.sh stop took %s, readiness false %s after it began; local.sh start took %s; once Cassandra answered CQL, first 201 after %s, readiness true after %s",
 		stoppedAt.Sub(stoppingAt).Round(time.Millisecond), unreadyAfter.Round(time.Millisecond), cqlAt.Sub(startingAt).Round(time.Millisecond),
 		firstOK.Round(time.Millisecond), readyAgain.Round(time.Millisecond))
