@@ -38,6 +38,10 @@ type cassandraStore struct {
 	// events_by_target, in the order of rowsOf.
 	inserts    [3]string
 	selectByID string
+	// claimByID is the INSERT of events_by_id as a lightweight
+	// transaction: of concurrent deliveries of one new event, exactly one
+	// writes the row, and the others read it.
+	claimByID string
 
 	// queue hands statements to the writers; it is unbuffered, so a
 	// statement is either taken by a writer or still with its request.
@@ -62,6 +66,8 @@ func newCassandraStore(cfg Config, log *slog.Logger) *cassandraStore {
   (target, day, bucket, description, occurred_at, event_id, username, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ks),
 		},
 		selectByID: fmt.Sprintf(`SELECT occurred_at, received_at FROM %s.events_by_id WHERE event_id = ?`, ks),
+		claimByID: fmt.Sprintf(`INSERT INTO %s.events_by_id
+  (event_id, occurred_at, received_at, username, target, description, source) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`, ks),
 		queue:      make(chan statement),
 		quit:       make(chan struct{}),
 	}
@@ -268,8 +274,8 @@ type eventTimes struct {
 // resolveTimes settles when each event occurred. The rows' keys depend
 // only on the event's ID and that time, so a retry overwrites the same
 // rows. An event whose client gave an id but no time takes the time it was
-// first stored with: it is read from events_by_id, and a new event writes
-// that row before the others, so a partial failure cannot split a retry.
+// first stored with (see lookup), and its events_by_id row is written
+// before the others, so a partial failure cannot split a retry.
 // It returns nil when no event needs a lookup; then every event's time is
 // its OccurredAt, or its ReceivedAt when that is zero.
 func (s *cassandraStore) resolveTimes(ctx context.Context, session *gocql.Session, events []Event) ([]eventTimes, error) {
@@ -326,8 +332,14 @@ func givenTimes(ev *Event) eventTimes {
 // client gave an id, so it may be a retry, but no time.
 func needsLookup(ev Event) bool { return ev.OccurredAt.IsZero() && ev.Retryable }
 
-// lookup fills t for ev from events_by_id, or writes that row now when ev
-// is new.
+// lookup fills t for ev from events_by_id. A retry that comes after the
+// first delivery is stored finds the row with a plain read. Otherwise ev
+// claims the row with INSERT ... IF NOT EXISTS: deliveries that race (a
+// client that retries while its first attempt is still being written)
+// each have their own receive time, and without the transaction each
+// would find no row and store the event again under its own time. The
+// transaction costs a Paxos round, so only new events with an id and no
+// time pay it.
 func (s *cassandraStore) lookup(ctx context.Context, session *gocql.Session, ev *Event, t *eventTimes) error {
 	var o, r time.Time
 	err := s.query(ctx, session, s.selectByID, ev.ID).Scan(&o, &r)
@@ -335,17 +347,41 @@ func (s *cassandraStore) lookup(ctx context.Context, session *gocql.Session, ev 
 	case err == nil:
 		t.occurred, t.received = o, r
 		return nil
-	case errors.Is(err, gocql.ErrNotFound):
-		t.occurred = t.received
-		rows := rowsOf(ev, t.occurred, t.received)
-		if err := s.query(ctx, session, s.inserts[0], rows[0]...).Exec(); err != nil {
-			return err
-		}
-		t.byIDWritten = true
-		return nil
-	default:
+	case !errors.Is(err, gocql.ErrNotFound):
 		return err
 	}
+	rows := rowsOf(ev, t.received, t.received)
+	existing := make(map[string]any, 8)
+	applied, err := s.query(ctx, session, s.claimByID, rows[0]...).
+		SerialConsistency(s.serialConsistency()).MapScanCAS(existing)
+	switch {
+	case err != nil:
+		return err
+	case applied:
+		t.occurred = t.received
+		t.byIDWritten = true
+		return nil
+	}
+	o, okO := existing["occurred_at"].(time.Time)
+	r, okR := existing["received_at"].(time.Time)
+	if !okO || !okR {
+		return fmt.Errorf("events_by_id row of a claimed event id has no times: %v", existing)
+	}
+	t.occurred, t.received = o, r
+	return nil
+}
+
+// serialConsistency is the consistency of the Paxos round of lookup:
+// within the local data center when writes are.
+func (s *cassandraStore) serialConsistency() gocql.Consistency {
+	switch s.cfg.CassandraConsistency {
+	case gocql.LocalQuorum, gocql.LocalOne:
+		return gocql.LocalSerial
+	}
+	if s.cfg.CassandraLocalDC != "" {
+		return gocql.LocalSerial
+	}
+	return gocql.Serial
 }
 
 // row is the values of one INSERT, in the column order of its statement.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -374,4 +375,63 @@ func TestCloudEventRedeliveryStoresOnce(t *testing.T) {
 	}
 	source := "https://shop.example/" + user
 	assertStoredOnce(t, source+" once", row{Username: user, Target: "https://shop.example/p/once", Description: "CLICK", Source: source})
+}
+
+// TestConcurrentDeliveriesStoreOnce sends the same event, with an id and
+// no timestamp, several times at once, as a client does that retries
+// while its first attempt is still being written. Each delivery may take
+// its own receive time; exactly one must become the event's time.
+func TestConcurrentDeliveriesStoreOnce(t *testing.T) {
+	t.Parallel()
+	const events, copies = 20, 8
+	user := uniqueUser(t)
+	target := "https://a.b/concurrent"
+	ids := make([]string, events)
+	answers := make(chan response, events*copies)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range ids {
+		ids[i] = fmt.Sprintf("concurrent-%d-%s", i, user)
+		body := `{"id":"` + ids[i] + `","username":"` + user + `","target":"` + target + `","description":"CLICK"}`
+		for range copies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				resp, err := http.Post(baseURL+"/track", "application/json", strings.NewReader(body))
+				if err != nil {
+					answers <- response{Body: []byte(err.Error())}
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				answers <- response{Status: resp.StatusCode, Body: b}
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	close(answers)
+	for a := range answers {
+		if a.Status != http.StatusCreated {
+			t.Fatalf("a delivery got %d, want 201: %s", a.Status, a.Body)
+		}
+	}
+	perID := map[string]int{}
+	for _, r := range userRows(t, user, recentDays()...) {
+		perID[r.EventID]++
+	}
+	for _, id := range ids {
+		stored, ok := byID(t, id)
+		if !ok {
+			t.Errorf("events_by_id has no row for %q", id)
+			continue
+		}
+		if perID[id] != 1 {
+			t.Errorf("events_by_user: %d rows for %q, want 1", perID[id], id)
+		}
+		if n := len(targetRows(t, target, dayOf(stored.OccurredAt), id)); n != 1 {
+			t.Errorf("events_by_target: %d rows for %q, want 1", n, id)
+		}
+	}
 }
