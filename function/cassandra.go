@@ -68,8 +68,8 @@ func newCassandraStore(cfg Config, log *slog.Logger) *cassandraStore {
 		selectByID: fmt.Sprintf(`SELECT occurred_at, received_at FROM %s.events_by_id WHERE event_id = ?`, ks),
 		claimByID: fmt.Sprintf(`INSERT INTO %s.events_by_id
   (event_id, occurred_at, received_at, username, target, description, source) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`, ks),
-		queue:      make(chan statement),
-		quit:       make(chan struct{}),
+		queue: make(chan statement),
+		quit:  make(chan struct{}),
 	}
 }
 
