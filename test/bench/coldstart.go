@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"tracker/test/internal/harness"
 )
 
 // coldStart is one start of the function with Cassandra up and the schema
@@ -43,11 +45,11 @@ func measureColdStart(ctx context.Context, n int, bin string, env []string, logD
 			return out, err
 		}
 		cs, err := pollStart(ctx, p, body)
-		if stopErr := p.stop(); err == nil {
+		if stopErr := p.Stop(30 * time.Second); err == nil {
 			err = stopErr
 		}
 		if err != nil {
-			return out, fmt.Errorf("cold start: %w\n%s", err, p.logTail(20))
+			return out, fmt.Errorf("cold start: %w\n%s", err, p.LogTail(20))
 		}
 		ack.n.Add(1)
 		out = append(out, cs)
@@ -55,7 +57,7 @@ func measureColdStart(ctx context.Context, n int, bin string, env []string, logD
 	return out, nil
 }
 
-func pollStart(ctx context.Context, p *fnProcess, body []byte) (coldStart, error) {
+func pollStart(ctx context.Context, p *harness.Function, body []byte) (coldStart, error) {
 	ctx, cancel := context.WithTimeout(ctx, coldStartLimit)
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
@@ -70,7 +72,7 @@ func pollStart(ctx context.Context, p *fnProcess, body []byte) (coldStart, error
 	go func() {
 		defer wg.Done()
 		readyErr = retryUntil(ctx, func() (bool, error) {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url("/health/readiness"), nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/health/readiness", nil)
 			resp, err := client.Do(req)
 			if err != nil {
 				return false, transient(err)
@@ -79,13 +81,13 @@ func pollStart(ctx context.Context, p *fnProcess, body []byte) (coldStart, error
 			resp.Body.Close()
 			return resp.StatusCode == http.StatusOK, nil
 		})
-		cs.ready = time.Since(p.started)
+		cs.ready = time.Since(p.Started)
 	}()
 	go func() {
 		defer wg.Done()
 		sErr = retryUntil(ctx, func() (bool, error) {
 			cs.attempts++
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.url("/track"), bytes.NewReader(body))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+"/track", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := client.Do(req)
 			if err != nil {
@@ -101,7 +103,7 @@ func pollStart(ctx context.Context, p *fnProcess, body []byte) (coldStart, error
 			}
 			return false, fmt.Errorf("POST /track answered %d", resp.StatusCode)
 		})
-		cs.stored = time.Since(p.started)
+		cs.stored = time.Since(p.Started)
 	}()
 	wg.Wait()
 	return cs, errors.Join(readyErr, sErr)

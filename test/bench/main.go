@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"tracker/function"
+
+	"tracker/test/internal/harness"
 )
 
 func main() {
@@ -204,14 +206,14 @@ func run(ctx context.Context, args []string) error {
 	if opts.out == "" {
 		opts.out = filepath.Join(root, "BENCHMARKS.md")
 	}
-	tmp, err := tempDir()
+	tmp, err := os.MkdirTemp("", "tracker-bench-*")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 	load0 := loadAverage()
 
-	b := &bench{opts: opts, root: root, tmp: tmp, bin: binPath(tmp, "tracker")}
+	b := &bench{opts: opts, root: root, tmp: tmp}
 	logf("starting or reusing Cassandra at %s", opts.hosts)
 	if b.casPID, err = startCassandra(root, opts.hosts); err != nil {
 		return err
@@ -224,7 +226,7 @@ func run(ctx context.Context, args []string) error {
 	casVersion := cassandraVersion(ctx, session)
 
 	logf("building the function")
-	if err := buildBinary(root, "./function/cmd/tracker", b.bin); err != nil {
+	if b.bin, err = harness.Build(tmp, ".", "./function/cmd/tracker", "tracker"); err != nil {
 		return err
 	}
 
@@ -402,9 +404,9 @@ func directMode(size int) mode {
 
 // closedPhase measures one mode at concurrency c on a fresh function.
 func (b *bench) closedPhase(ctx context.Context, m mode, c int) (phase, error) {
-	return b.withFunction(b.bin, nil, func(p *fnProcess) phase {
+	return b.withFunction(b.bin, nil, func(p *harness.Function) phase {
 		var before, after cpuSnapshot
-		res := closedLoop(ctx, c, b.opts.warmup, b.opts.duration, httpSender(p.addr, m, b.events), &b.ackHTTP,
+		res := closedLoop(ctx, c, b.opts.warmup, b.opts.duration, httpSender(p.Addr, m, b.events), &b.ackHTTP,
 			b.marks(p, &before, &after))
 		return phase{kind: "closed", mode: m, conc: c, res: res, cpu: before.until(after)}
 	})
@@ -412,45 +414,45 @@ func (b *bench) closedPhase(ctx context.Context, m mode, c int) (phase, error) {
 
 // openPhase measures one mode at a fixed rate on a fresh function.
 func (b *bench) openPhase(ctx context.Context, m mode, rate float64) (phase, error) {
-	return b.withFunction(b.bin, nil, func(p *fnProcess) phase {
+	return b.withFunction(b.bin, nil, func(p *harness.Function) phase {
 		var before, after cpuSnapshot
-		res := openLoop(ctx, rate, b.opts.warmup, b.opts.openDuration, httpSender(p.addr, m, b.events), &b.ackHTTP,
+		res := openLoop(ctx, rate, b.opts.warmup, b.opts.openDuration, httpSender(p.Addr, m, b.events), &b.ackHTTP,
 			b.marks(p, &before, &after))
 		return phase{kind: "open", mode: m, rate: rate, res: res, cpu: before.until(after)}
 	})
 }
 
-func (b *bench) marks(p *fnProcess, before, after *cpuSnapshot) func(bool) {
+func (b *bench) marks(p *harness.Function, before, after *cpuSnapshot) func(bool) {
 	return func(start bool) {
 		if start {
-			*before = snapshot(p.pid(), b.casPID)
+			*before = snapshot(p.PID(), b.casPID)
 		} else {
-			*after = snapshot(p.pid(), b.casPID)
+			*after = snapshot(p.PID(), b.casPID)
 		}
 	}
 }
 
 // withFunction starts bin, waits until it is ready, runs measure, reads the
 // peak RSS and stops it.
-func (b *bench) withFunction(bin string, extraEnv []string, measure func(*fnProcess) phase) (phase, error) {
+func (b *bench) withFunction(bin string, extraEnv []string, measure func(*harness.Function) phase) (phase, error) {
 	p, err := startFunction(bin, append(slices.Clip(b.env), extraEnv...), b.tmp)
 	if err != nil {
 		return phase{}, err
 	}
-	if err := p.waitReady(60 * time.Second); err != nil {
-		_ = p.stop()
-		return phase{}, err
+	if err := p.WaitReady(60 * time.Second); err != nil {
+		_ = p.Stop(30 * time.Second)
+		return phase{}, fmt.Errorf("%w\n%s", err, p.LogTail(20))
 	}
 	ph := measure(p)
-	rss, rssErr := statusKiB(p.pid(), "VmHWM")
-	if err := p.stop(); err != nil {
+	rss, rssErr := harness.ProcStatusKB(p.PID(), "VmHWM")
+	if err := p.Stop(30 * time.Second); err != nil {
 		return ph, err
 	}
 	if rssErr != nil {
 		return ph, rssErr
 	}
 	ph.rss = rss
-	for _, w := range p.warnings() {
+	for _, w := range warnings(p) {
 		if len(b.warnings) < 20 {
 			b.warnings = append(b.warnings, w)
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"tracker/test/internal/harness"
 )
 
 // profile is the CPU and allocation profile of one mode under load.
@@ -71,9 +73,9 @@ func (b *bench) profile(ctx context.Context) ([]profile, error) {
 			return nil, err
 		}
 	}
-	bin := binPath(dir, "trackerprof")
 	logf("building the profiling variant")
-	if err := buildBinary(filepath.Join(b.root, "test"), "./bench/trackerprof", bin); err != nil {
+	bin, err := harness.Build(dir, "test", "./bench/trackerprof", "trackerprof")
+	if err != nil {
 		return nil, err
 	}
 	var out []profile
@@ -84,9 +86,9 @@ func (b *bench) profile(ctx context.Context) ([]profile, error) {
 		cpuPath := filepath.Join(dir, "cpu-"+m.name+".pprof")
 		allocPath := filepath.Join(dir, "alloc-"+m.name+".pprof")
 		logf("profile: %s at concurrency %d", m.name, b.opts.profileConc)
-		ph, err := b.withFunction(bin, []string{"TRACKER_CPU_PROFILE=" + cpuPath, "TRACKER_ALLOC_PROFILE=" + allocPath}, func(p *fnProcess) phase {
+		ph, err := b.withFunction(bin, []string{"TRACKER_CPU_PROFILE=" + cpuPath, "TRACKER_ALLOC_PROFILE=" + allocPath}, func(p *harness.Function) phase {
 			var before, after cpuSnapshot
-			res := closedLoop(ctx, b.opts.profileConc, b.opts.warmup, b.opts.duration, httpSender(p.addr, m, b.events), &b.ackHTTP,
+			res := closedLoop(ctx, b.opts.profileConc, b.opts.warmup, b.opts.duration, httpSender(p.Addr, m, b.events), &b.ackHTTP,
 				b.marks(p, &before, &after))
 			return phase{kind: "closed", mode: m, conc: b.opts.profileConc, res: res, cpu: before.until(after)}
 		})

@@ -7,19 +7,18 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"tracker/test/contract"
+	"tracker/test/internal/harness"
 )
 
 var (
@@ -36,10 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return fail("%v", err)
-	}
+	root := harness.Root()
 	hosts := os.Getenv("CASSANDRA_HOSTS")
 	if hosts == "" {
 		hosts = "127.0.0.1:9042"
@@ -58,57 +54,37 @@ func run(m *testing.M) int {
 	cluster.Timeout = 10 * time.Second
 	cluster.ConnectTimeout = 10 * time.Second
 	cluster.Consistency = gocql.One
+	var err error
 	if session, err = cluster.CreateSession(); err != nil {
 		return fail("connect to Cassandra at %s: %v", hosts, err)
 	}
 	defer session.Close()
 
-	bin := filepath.Join(os.TempDir(), fmt.Sprintf("tracker-it-%d", os.Getpid()))
-	build := exec.Command("go", "build", "-o", bin, "./function/cmd/tracker")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	tmp, err := os.MkdirTemp("", "tracker-it-*")
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer os.RemoveAll(tmp)
+	bin, err := harness.Build(tmp, ".", "./function/cmd/tracker", "tracker")
+	if err != nil {
 		return fail("build the function: %v", err)
 	}
-	defer os.Remove(bin)
-
-	addr, err := freeAddr()
-	if err != nil {
-		return fail("%v", err)
-	}
-	baseURL = "http://" + addr
+	// The log outlives a failed run, for its reader.
 	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("tracker-it-%d.log", os.Getpid()))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer logFile.Close()
-	fn := exec.Command(bin)
-	fn.Env = append(os.Environ(),
-		"LISTEN_ADDRESS="+addr,
+	fn, err := harness.StartFunction(bin, logPath,
 		"CASSANDRA_HOSTS="+hosts,
 		"CASSANDRA_KEYSPACE="+keyspace,
 		"CASSANDRA_CONSISTENCY=ONE",
 		"TRACK_MAX_BATCH_EVENTS=100",
-		"LOG_FORMAT=text",
 	)
-	fn.Stdout, fn.Stderr = logFile, logFile
-	if err := fn.Start(); err != nil {
+	if err != nil {
 		return fail("start the function: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- fn.Wait() }()
-	defer func() {
-		_ = fn.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = fn.Process.Kill()
-		}
-	}()
+	defer fn.Stop(30 * time.Second)
+	baseURL = fn.URL
 
-	if err := waitReady(exited, 60*time.Second); err != nil {
-		log, _ := os.ReadFile(logPath)
-		return fail("the function did not become ready: %v\n--- function log ---\n%s", err, tail(string(log), 40))
+	if err := fn.WaitReady(60 * time.Second); err != nil {
+		return fail("the function did not become ready: %v\n--- function log ---\n%s", err, fn.LogTail(40))
 	}
 	// Every answer the tests get is also checked against the OpenAPI
 	// description, function/openapi.yaml.
@@ -124,8 +100,7 @@ func run(m *testing.M) int {
 		code = 1
 	}
 	if code != 0 {
-		log, _ := os.ReadFile(logPath)
-		fmt.Fprintf(os.Stderr, "--- function log (%s) ---\n%s\n", logPath, tail(string(log), 60))
+		fmt.Fprintf(os.Stderr, "--- function log (%s) ---\n%s\n", logPath, fn.LogTail(60))
 	} else {
 		os.Remove(logPath)
 	}
@@ -137,46 +112,7 @@ func run(m *testing.M) int {
 	return code
 }
 
-// waitReady polls func-go's readiness endpoint until it answers 200.
-func waitReady(exited <-chan error, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("the process exited: %v", err)
-		default:
-		}
-		resp, err := client.Get(baseURL + "/health/readiness")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("not ready within %s", timeout)
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func fail(format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "integration: "+format+"\n", args...)
 	return 1
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,14 +56,22 @@ type Function struct {
 	Addr    string // 127.0.0.1:port
 	URL     string // http://127.0.0.1:port
 	LogPath string
+	Started time.Time // just before exec, for cold-start figures
 
 	exited chan struct{}
 	err    error
 }
 
 // StartFunction runs bin with the environment of this process plus env,
-// listening on a free loopback port, its output in logPath.
+// listening on a free loopback port and logging text, its output in
+// logPath.
 func StartFunction(bin, logPath string, env ...string) (*Function, error) {
+	return StartFunctionEnv(bin, logPath, append(append(os.Environ(), "LOG_FORMAT=text"), env...))
+}
+
+// StartFunctionEnv runs bin with env as its whole environment, plus the
+// LISTEN_ADDRESS of a free loopback port, its output in logPath.
+func StartFunctionEnv(bin, logPath string, env []string) (*Function, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -73,13 +82,14 @@ func StartFunction(bin, logPath string, env ...string) (*Function, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(append(os.Environ(), "LISTEN_ADDRESS="+addr, "LOG_FORMAT=text"), env...)
+	cmd.Env = append(slices.Clip(env), "LISTEN_ADDRESS="+addr)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	f := &Function{Cmd: cmd, Addr: addr, URL: "http://" + addr, LogPath: logPath, exited: make(chan struct{})}
+	f.Started = time.Now()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, err
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	f := &Function{Cmd: cmd, Addr: addr, URL: "http://" + addr, LogPath: logPath, exited: make(chan struct{})}
 	go func() {
 		f.err = cmd.Wait()
 		logFile.Close()
@@ -110,17 +120,22 @@ func (f *Function) WaitExit(timeout time.Duration) error {
 	}
 }
 
-// Stop sends SIGTERM, waits up to timeout, then kills the process.
-func (f *Function) Stop(timeout time.Duration) {
+// Stop sends SIGTERM, as Kubernetes does, and waits up to timeout; then it
+// kills the process and says so.
+func (f *Function) Stop(timeout time.Duration) error {
 	select {
 	case <-f.exited:
-		return
+		return nil
 	default:
 	}
 	_ = f.Signal(syscall.SIGTERM)
-	if f.WaitExit(timeout) != nil {
+	select {
+	case <-f.exited:
+		return nil
+	case <-time.After(timeout):
 		_ = f.Cmd.Process.Kill()
 		<-f.exited
+		return fmt.Errorf("pid %d did not exit within %s of SIGTERM; killed", f.PID(), timeout)
 	}
 }
 
