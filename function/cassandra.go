@@ -139,7 +139,15 @@ func (s *cassandraStore) connect(ctx context.Context) error {
 	return nil
 }
 
+// prepareSchema makes sure the keyspace and tables exist. It reads the
+// schema tables first, so that a start with the schema in place (every
+// start but the first) runs no DDL and waits for no schema agreement; it
+// creates what is missing only when CASSANDRA_SCHEMA_CREATE is true.
 func (s *cassandraStore) prepareSchema(ctx context.Context, session *gocql.Session) error {
+	missing, err := s.missingTables(ctx, session)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
 	if s.cfg.CassandraSchemaCreate {
 		for _, stmt := range schemaStatements(s.cfg.CassandraKeyspace, s.cfg.CassandraReplication) {
 			qctx, cancel := context.WithTimeout(ctx, s.cfg.CassandraConnectTimeout+s.cfg.CassandraTimeout)
@@ -152,9 +160,20 @@ func (s *cassandraStore) prepareSchema(ctx context.Context, session *gocql.Sessi
 		if err := session.AwaitSchemaAgreement(ctx); err != nil {
 			return fmt.Errorf("await schema agreement: %w", err)
 		}
+		if missing, err = s.missingTables(ctx, session); err != nil {
+			return err
+		}
 	}
-	// Read the schema tables rather than the driver's metadata cache, which
-	// learns of new tables asynchronously.
+	if len(missing) > 0 {
+		return fmt.Errorf("table %s.%s is missing (create it from cassandra/schema.cql or set CASSANDRA_SCHEMA_CREATE=true)", s.cfg.CassandraKeyspace, missing[0])
+	}
+	return nil
+}
+
+// missingTables lists the function's tables that the keyspace lacks. It
+// reads the schema tables rather than the driver's metadata cache, which
+// learns of new tables asynchronously.
+func (s *cassandraStore) missingTables(ctx context.Context, session *gocql.Session) ([]string, error) {
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.CassandraTimeout)
 	defer cancel()
 	iter := session.Query(`SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?`, s.cfg.CassandraKeyspace).
@@ -165,14 +184,15 @@ func (s *cassandraStore) prepareSchema(ctx context.Context, session *gocql.Sessi
 		found[name] = true
 	}
 	if err := iter.Close(); err != nil {
-		return fmt.Errorf("read the tables of keyspace %s: %w", s.cfg.CassandraKeyspace, err)
+		return nil, fmt.Errorf("read the tables of keyspace %s: %w", s.cfg.CassandraKeyspace, err)
 	}
+	var missing []string
 	for _, table := range []string{"events_by_id", "events_by_user", "events_by_target"} {
 		if !found[table] {
-			return fmt.Errorf("table %s.%s is missing (create it from cassandra/schema.cql or set CASSANDRA_SCHEMA_CREATE=true)", s.cfg.CassandraKeyspace, table)
+			missing = append(missing, table)
 		}
 	}
-	return nil
+	return missing, nil
 }
 
 // Ready implements Store: the session is open, the driver sees at least

@@ -28,6 +28,10 @@ var (
 	keyspace string
 	// session reads back what the function wrote.
 	session *gocql.Session
+	// functionBin is the function's binary, for tests that start their own.
+	functionBin string
+	// hosts is where Cassandra answers CQL.
+	hosts string
 )
 
 func TestMain(m *testing.M) {
@@ -36,7 +40,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	root := harness.Root()
-	hosts := os.Getenv("CASSANDRA_HOSTS")
+	hosts = os.Getenv("CASSANDRA_HOSTS")
 	if hosts == "" {
 		hosts = "127.0.0.1:9042"
 	}
@@ -69,6 +73,7 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail("build the function: %v", err)
 	}
+	functionBin = bin
 	// The log outlives a failed run, for its reader.
 	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("tracker-it-%d.log", os.Getpid()))
 	fn, err := harness.StartFunction(bin, logPath,
