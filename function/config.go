@@ -47,6 +47,9 @@ type Config struct {
 	// TrackMaxInflight bounds the events being written to Cassandra at once
 	// by this process; past it requests get 503 at once instead of queueing.
 	TrackMaxInflight int `envconfig:"TRACK_MAX_INFLIGHT" default:"2000"`
+	// TrackCORSOrigins are the web origins whose pages may send events
+	// with fetch (scheme://host[:port], comma separated), or "*" for any.
+	TrackCORSOrigins []string `envconfig:"TRACK_CORS_ORIGINS" default:"*"`
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
@@ -133,6 +136,13 @@ func (c Config) Validate() error {
 	if c.TrackMaxInflight < c.TrackMaxBatchEvents {
 		bad("TRACK_MAX_INFLIGHT", c.TrackMaxInflight, fmt.Sprintf("must be at least TRACK_MAX_BATCH_EVENTS (%d), or a full batch could never be written", c.TrackMaxBatchEvents))
 	}
+	for _, o := range c.TrackCORSOrigins {
+		if o == "*" && len(c.TrackCORSOrigins) > 1 {
+			bad("TRACK_CORS_ORIGINS", strings.Join(c.TrackCORSOrigins, ","), `"*" allows every origin and must stand alone`)
+		} else if o != "*" && !validOrigin(o) {
+			bad("TRACK_CORS_ORIGINS", o, "must be * or origins such as https://shop.example or http://localhost:3000: a scheme, a host and an optional port, nothing more")
+		}
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("LOG_LEVEL", c.LogLevel, err.Error())
 	}
@@ -193,6 +203,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("TRACK_MAX_BODY_BYTES", c.TrackMaxBodyBytes),
 		slog.Int("TRACK_MAX_BATCH_EVENTS", c.TrackMaxBatchEvents),
 		slog.Int("TRACK_MAX_INFLIGHT", c.TrackMaxInflight),
+		slog.Any("TRACK_CORS_ORIGINS", c.TrackCORSOrigins),
 		slog.String("LOG_LEVEL", c.LogLevel),
 		slog.String("LOG_FORMAT", c.LogFormat),
 	)

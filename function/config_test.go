@@ -19,7 +19,7 @@ func TestEnvNamesArePinned(t *testing.T) {
 		"CASSANDRA_HOSTS", "CASSANDRA_KEYSPACE", "CASSANDRA_CONSISTENCY", "CASSANDRA_LOCAL_DC",
 		"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD", "CASSANDRA_TIMEOUT", "CASSANDRA_CONNECT_TIMEOUT",
 		"CASSANDRA_SCHEMA_CREATE", "CASSANDRA_REPLICATION", "TRACK_MAX_BODY_BYTES", "TRACK_MAX_BATCH_EVENTS",
-		"TRACK_MAX_INFLIGHT", "LOG_LEVEL", "LOG_FORMAT",
+		"TRACK_MAX_INFLIGHT", "TRACK_CORS_ORIGINS", "LOG_LEVEL", "LOG_FORMAT",
 	}
 	if diff := cmp.Diff(want, EnvNames()); diff != "" {
 		t.Errorf("EnvNames (-want +got):\n%s", diff)
@@ -54,6 +54,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		TrackMaxBodyBytes:       1 << 20,
 		TrackMaxBatchEvents:     500,
 		TrackMaxInflight:        2000,
+		TrackCORSOrigins:        []string{"*"},
 		LogLevel:                "info",
 		LogFormat:               "json",
 	}
@@ -81,6 +82,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"TRACK_MAX_BODY_BYTES":      "2048",
 		"TRACK_MAX_BATCH_EVENTS":    "10",
 		"TRACK_MAX_INFLIGHT":        "40",
+		"TRACK_CORS_ORIGINS":        "https://shop.example,http://localhost:3000",
 		"LOG_LEVEL":                 "debug",
 		"LOG_FORMAT":                "text",
 	}
@@ -104,6 +106,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		TrackMaxBodyBytes:       2048,
 		TrackMaxBatchEvents:     10,
 		TrackMaxInflight:        40,
+		TrackCORSOrigins:        []string{"https://shop.example", "http://localhost:3000"},
 		LogLevel:                "debug",
 		LogFormat:               "text",
 	}
@@ -130,6 +133,10 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"CASSANDRA_HOSTS", "db:99999", []string{"CASSANDRA_HOSTS", `"db:99999"`}},
 		{"CASSANDRA_REPLICATION", "3", []string{"CASSANDRA_REPLICATION", `"3"`}},
 		{"TRACK_MAX_INFLIGHT", "100", []string{"TRACK_MAX_INFLIGHT", `"100"`, "TRACK_MAX_BATCH_EVENTS"}},
+		{"TRACK_CORS_ORIGINS", "https://shop.example/", []string{"TRACK_CORS_ORIGINS", `"https://shop.example/"`}},
+		{"TRACK_CORS_ORIGINS", "shop.example", []string{"TRACK_CORS_ORIGINS", `"shop.example"`}},
+		{"TRACK_CORS_ORIGINS", "*,https://shop.example", []string{"TRACK_CORS_ORIGINS", `"*" allows every origin`}},
+		{"TRACK_CORS_ORIGINS", "ftp://shop.example", []string{"TRACK_CORS_ORIGINS", `"ftp://shop.example"`}},
 		{"LOG_LEVEL", "loud", []string{"LOG_LEVEL", `"loud"`}},
 		{"LOG_FORMAT", "xml", []string{"LOG_FORMAT", `"xml"`}},
 		{"CASSANDRA_TIMEOUT", "-1s", []string{"CASSANDRA_TIMEOUT", `"-1s"`}},

@@ -32,12 +32,25 @@ func newHandler(cfg Config, store Store, log *slog.Logger) http.Handler {
 
 // routes lists the whole API.
 func (h *handler) routes() http.Handler {
+	cors := newCORSPolicy(h.cfg.TrackCORSOrigins)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/":
+			cors.headers(w.Header(), r.Header.Get("Origin"))
 			h.only(w, r, h.handleHealth, http.MethodGet, http.MethodHead)
 		case "/track":
-			h.only(w, r, h.handleTrack, http.MethodPost)
+			origin := r.Header.Get("Origin")
+			cors.headers(w.Header(), origin)
+			switch {
+			case r.Method != http.MethodPost && r.Method != http.MethodOptions:
+				writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not allowed here", Allow: "POST, OPTIONS"})
+			case origin != "" && !cors.allows(origin):
+				writeError(w, errOriginNotAllowed(origin))
+			case r.Method == http.MethodOptions:
+				preflight(w, r)
+			default:
+				h.handleTrack(w, r)
+			}
 		default:
 			writeError(w, &apiError{Status: http.StatusNotFound, Detail: "no such path; events go to POST /track"})
 		}

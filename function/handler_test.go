@@ -293,8 +293,8 @@ func TestRoutes(t *testing.T) {
 		allow        string
 	}{
 		{http.MethodGet, "/nope", http.StatusNotFound, ""},
-		{http.MethodGet, "/track", http.StatusMethodNotAllowed, "POST"},
-		{http.MethodPut, "/track", http.StatusMethodNotAllowed, "POST"},
+		{http.MethodGet, "/track", http.StatusMethodNotAllowed, "POST, OPTIONS"},
+		{http.MethodPut, "/track", http.StatusMethodNotAllowed, "POST, OPTIONS"},
 		{http.MethodPost, "/", http.StatusMethodNotAllowed, "GET, HEAD"},
 	}
 	for _, tt := range tests {

@@ -147,6 +147,17 @@ func plain(method, path, contentType, body string) func(*testing.T, string) *htt
 	}
 }
 
+// with adds headers (name, value, ...) to the requests of req.
+func with(req func(*testing.T, string) *http.Request, header ...string) func(*testing.T, string) *http.Request {
+	return func(t *testing.T, url string) *http.Request {
+		r := req(t, url)
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		return r
+	}
+}
+
 func ce(mode, id, data string) func(*testing.T, string) *http.Request {
 	return func(t *testing.T, url string) *http.Request {
 		e := cloudevents.NewEvent()
@@ -181,7 +192,8 @@ func ce(mode, id, data string) func(*testing.T, string) *http.Request {
 // the integration suite sends among them, and checks each answer against
 // the OpenAPI description as well as its status.
 func TestEveryKindOfAnswer(t *testing.T) {
-	fn, _ := startFunction(t, fmt.Sprintf("TRACK_MAX_BODY_BYTES=%d", maxBody), "TRACK_MAX_BATCH_EVENTS=5")
+	const shop = "https://shop.example"
+	fn, _ := startFunction(t, fmt.Sprintf("TRACK_MAX_BODY_BYTES=%d", maxBody), "TRACK_MAX_BATCH_EVENTS=5", "TRACK_CORS_ORIGINS="+shop)
 	if err := fn.WaitReady(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +237,13 @@ func TestEveryKindOfAnswer(t *testing.T) {
 		{"batch over the limit", plain(http.MethodPost, "/track", "application/json", batch(6)), 413},
 		{"XML", plain(http.MethodPost, "/track", "application/xml", "<event/>"), 415},
 		{"unparsable type", plain(http.MethodPost, "/track", "application/json; =", event), 415},
+		{"event from a listed origin", with(plain(http.MethodPost, "/track", "application/json", event), "Origin", shop), 201},
+		{"preflight of a listed origin", with(plain(http.MethodOptions, "/track", "", ""),
+			"Origin", shop, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type"), 204},
+		{"OPTIONS without a preflight", plain(http.MethodOptions, "/track", "", ""), 204},
+		{"event from an unlisted origin", with(plain(http.MethodPost, "/track", "application/json", event), "Origin", "https://other.example"), 403},
+		{"preflight of an unlisted origin", with(plain(http.MethodOptions, "/track", "", ""),
+			"Origin", "https://other.example", "Access-Control-Request-Method", "POST"), 403},
 		{"GET /track", plain(http.MethodGet, "/track", "", ""), 405},
 		{"DELETE /track", plain(http.MethodDelete, "/track", "", ""), 405},
 		{"POST /", plain(http.MethodPost, "/", "application/json", event), 405},
