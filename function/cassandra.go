@@ -167,6 +167,33 @@ func (s *cassandraStore) prepareSchema(ctx context.Context, session *gocql.Sessi
 	if len(missing) > 0 {
 		return fmt.Errorf("table %s.%s is missing (create it from cassandra/schema.cql or set CASSANDRA_SCHEMA_CREATE=true)", s.cfg.CassandraKeyspace, missing[0])
 	}
+	return s.tablesAnswer(ctx, session)
+}
+
+// tablesAnswer reads one (empty) partition of each table at the configured
+// consistency. A table listed in system_schema may not be live yet where
+// the writes go: a CREATE still being applied (perhaps our own, from an
+// attempt whose request timed out while Cassandra went on with it), or not
+// yet on every replica. Writes to it would fail as "unconfigured table", a
+// fault that no retry of the client cures; the connect loop retries instead.
+func (s *cassandraStore) tablesAnswer(ctx context.Context, session *gocql.Session) error {
+	ks, day := s.cfg.CassandraKeyspace, time.Unix(0, 0).UTC()
+	probes := []struct {
+		table, stmt string
+		args        []any
+	}{
+		{"events_by_id", `SELECT event_id FROM %s.events_by_id WHERE event_id = ?`, []any{"schema probe"}},
+		{"events_by_user", `SELECT event_id FROM %s.events_by_user WHERE username = ? AND day = ?`, []any{"schema probe", day}},
+		{"events_by_target", `SELECT event_id FROM %s.events_by_target WHERE target = ? AND day = ? AND bucket = ?`, []any{"schema probe", day, int16(0)}},
+	}
+	for _, p := range probes {
+		qctx, cancel := context.WithTimeout(ctx, s.cfg.CassandraTimeout)
+		err := session.Query(fmt.Sprintf(p.stmt, ks), p.args...).WithContext(qctx).Exec()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("read table %s.%s: %w", ks, p.table, err)
+		}
+	}
 	return nil
 }
 
