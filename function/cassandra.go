@@ -379,24 +379,15 @@ func givenTimes(ev *Event) eventTimes {
 // client gave an id, so it may be a retry, but no time.
 func needsLookup(ev Event) bool { return ev.OccurredAt.IsZero() && ev.Retryable }
 
-// lookup fills t for ev from events_by_id. A retry that comes after the
-// first delivery is stored finds the row with a plain read. Otherwise ev
-// claims the row with INSERT ... IF NOT EXISTS: deliveries that race (a
-// client that retries while its first attempt is still being written)
-// each have their own receive time, and without the transaction each
-// would find no row and store the event again under its own time. The
-// transaction costs a Paxos round, so only new events with an id and no
-// time pay it.
+// lookup fills t for ev from events_by_id: ev claims the row with
+// INSERT ... IF NOT EXISTS, and when it exists already takes the times it
+// holds. Deliveries that race (a client that retries while its first
+// attempt is still being written) each have their own receive time;
+// without the transaction each could find no row and store the event
+// again under its own time. The transaction costs a Paxos round, so only
+// events with an id and no time pay it. There is no plain read first:
+// most such events are new, and the Paxos round reads the row anyway.
 func (s *cassandraStore) lookup(ctx context.Context, session *gocql.Session, ev *Event, t *eventTimes) error {
-	var o, r time.Time
-	err := s.query(ctx, session, s.selectByID, ev.ID).Scan(&o, &r)
-	switch {
-	case err == nil:
-		t.occurred, t.received = o, r
-		return nil
-	case !errors.Is(err, gocql.ErrNotFound):
-		return err
-	}
 	rows := rowsOf(ev, t.received, t.received)
 	existing := make(map[string]any, 8)
 	applied, err := s.query(ctx, session, s.claimByID, rows[0]...).
