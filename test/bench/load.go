@@ -43,6 +43,17 @@ type loadResult struct {
 	latencies []time.Duration
 }
 
+// add counts one request that completed in the window.
+func (r *loadResult) add(o outcome, latency time.Duration) {
+	r.requests++
+	if o.ok {
+		r.events += int64(o.events)
+	} else {
+		r.failed++
+	}
+	r.latencies = append(r.latencies, latency)
+}
+
 func (r loadResult) eventsPerSecond() float64   { return float64(r.events) / r.window.Seconds() }
 func (r loadResult) requestsPerSecond() float64 { return float64(r.requests) / r.window.Seconds() }
 
@@ -164,13 +175,7 @@ func closedLoop(ctx context.Context, conc int, warmup, window time.Duration, sen
 			if s.done.Before(f) || !s.done.Before(e) {
 				continue
 			}
-			r.requests++
-			if s.o.ok {
-				r.events += int64(s.o.events)
-			} else {
-				r.failed++
-			}
-			r.latencies = append(r.latencies, s.lat)
+			r.add(s.o, s.lat)
 		}
 	}
 	slices.Sort(r.latencies)
@@ -258,13 +263,7 @@ func openLoop(ctx context.Context, rate float64, warmup, window time.Duration, s
 		if s.due.Before(measureFrom) || !s.due.Before(end) {
 			continue
 		}
-		r.requests++
-		if s.o.ok {
-			r.events += int64(s.o.events)
-		} else {
-			r.failed++
-		}
-		r.latencies = append(r.latencies, s.done.Sub(s.due))
+		r.add(s.o, s.done.Sub(s.due))
 	}
 	slices.Sort(r.latencies)
 	return r

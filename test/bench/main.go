@@ -373,13 +373,7 @@ func run(ctx context.Context, args []string) error {
 func (b *bench) directPhase(ctx context.Context, store function.Store, m mode, c int, timeout time.Duration) phase {
 	var before, after cpuSnapshot
 	res := closedLoop(ctx, c, b.opts.warmup, b.opts.duration, directSender(store, b.events, m.batch, timeout), &b.ackDirect,
-		func(start bool) {
-			if start {
-				before = snapshot(0, b.casPID)
-			} else {
-				after = snapshot(0, b.casPID)
-			}
-		})
+		b.marks(0, &before, &after))
 	return phase{kind: "direct", mode: m, conc: c, res: res, cpu: before.until(after)}
 }
 
@@ -387,13 +381,7 @@ func (b *bench) directPhase(ctx context.Context, store function.Store, m mode, c
 func (b *bench) directOpenPhase(ctx context.Context, store function.Store, m mode, rate float64, timeout time.Duration) phase {
 	var before, after cpuSnapshot
 	res := openLoop(ctx, rate, b.opts.warmup, b.opts.openDuration, directSender(store, b.events, m.batch, timeout), &b.ackDirect,
-		func(start bool) {
-			if start {
-				before = snapshot(0, b.casPID)
-			} else {
-				after = snapshot(0, b.casPID)
-			}
-		})
+		b.marks(0, &before, &after))
 	return phase{kind: "open", mode: m, rate: rate, res: res, cpu: before.until(after)}
 }
 
@@ -407,7 +395,7 @@ func (b *bench) closedPhase(ctx context.Context, m mode, c int) (phase, error) {
 	return b.withFunction(b.bin, nil, func(p *harness.Function) phase {
 		var before, after cpuSnapshot
 		res := closedLoop(ctx, c, b.opts.warmup, b.opts.duration, httpSender(p.Addr, m, b.events), &b.ackHTTP,
-			b.marks(p, &before, &after))
+			b.marks(p.PID(), &before, &after))
 		return phase{kind: "closed", mode: m, conc: c, res: res, cpu: before.until(after)}
 	})
 }
@@ -417,17 +405,20 @@ func (b *bench) openPhase(ctx context.Context, m mode, rate float64) (phase, err
 	return b.withFunction(b.bin, nil, func(p *harness.Function) phase {
 		var before, after cpuSnapshot
 		res := openLoop(ctx, rate, b.opts.warmup, b.opts.openDuration, httpSender(p.Addr, m, b.events), &b.ackHTTP,
-			b.marks(p, &before, &after))
+			b.marks(p.PID(), &before, &after))
 		return phase{kind: "open", mode: m, rate: rate, res: res, cpu: before.until(after)}
 	})
 }
 
-func (b *bench) marks(p *harness.Function, before, after *cpuSnapshot) func(bool) {
+// marks returns the window marks of a phase: CPU snapshots of the
+// function (fnPID, 0 for none), Cassandra and this process at the
+// window's start and end.
+func (b *bench) marks(fnPID int, before, after *cpuSnapshot) func(bool) {
 	return func(start bool) {
 		if start {
-			*before = snapshot(p.PID(), b.casPID)
+			*before = snapshot(fnPID, b.casPID)
 		} else {
-			*after = snapshot(p.PID(), b.casPID)
+			*after = snapshot(fnPID, b.casPID)
 		}
 	}
 }

@@ -89,7 +89,7 @@ func (b *bench) profile(ctx context.Context) ([]profile, error) {
 		ph, err := b.withFunction(bin, []string{"TRACKER_CPU_PROFILE=" + cpuPath, "TRACKER_ALLOC_PROFILE=" + allocPath}, func(p *harness.Function) phase {
 			var before, after cpuSnapshot
 			res := closedLoop(ctx, b.opts.profileConc, b.opts.warmup, b.opts.duration, httpSender(p.Addr, m, b.events), &b.ackHTTP,
-				b.marks(p, &before, &after))
+				b.marks(p.PID(), &before, &after))
 			return phase{kind: "closed", mode: m, conc: b.opts.profileConc, res: res, cpu: before.until(after)}
 		})
 		if err != nil {
