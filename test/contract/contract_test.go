@@ -42,19 +42,15 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	hosts = os.Getenv("CASSANDRA_HOSTS")
-	if hosts == "" {
-		hosts = "127.0.0.1:9042"
-	}
-	start := exec.Command(filepath.Join(harness.Root(), "cassandra", "local.sh"), "start")
-	start.Stdout, start.Stderr = os.Stderr, os.Stderr
-	start.Env = append(os.Environ(), "CASSANDRA_HOSTS="+hosts)
-	if err := start.Run(); err != nil {
-		return fail("cassandra/local.sh start: %v", err)
+	hosts = harness.SharedHosts()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	_, err := harness.StartShared(ctx, harness.DefaultTimeout)
+	cancel()
+	if err != nil {
+		return fail("the shared Cassandra: %v", err)
 	}
 	cluster := gocql.NewCluster(strings.Split(hosts, ",")...)
 	cluster.Timeout, cluster.ConnectTimeout = 10*time.Second, 10*time.Second
-	var err error
 	if session, err = cluster.CreateSession(); err != nil {
 		return fail("connect to %s: %v", hosts, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"tracker/test/contract"
@@ -175,6 +176,49 @@ func sendAll(url string, client *http.Client, reqs []request, workers int) []res
 		return nil
 	}
 	return l.run(ctx)
+}
+
+// warmFunction sends next(0), next(1), ... one at a time until
+// warmRequests in a row are answered 201, as a client would before it
+// counts on the function; a minute without that fails the test.
+func warmFunction(t *testing.T, url string, client *http.Client, next func(n int) request) {
+	t.Helper()
+	const warmRequests = 20
+	deadline := time.Now().Add(time.Minute)
+	good := 0
+	var last result
+	for n := 0; good < warmRequests; n++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("warm-up: no %d 201s in a row within a minute; last answer %d %q (%v)", warmRequests, last.Status, last.Detail, last.Err)
+		}
+		last = sendAll(url, client, []request{next(n)}, 1)[0]
+		if last.Status == http.StatusCreated {
+			good++
+		} else {
+			good = 0
+		}
+	}
+}
+
+// resendUntilStored sends reqs, then again those without a 2xx after
+// their Retry-After, as a client does, until every one has a 2xx or
+// within has passed; it returns the requests still without one.
+func resendUntilStored(url string, client *http.Client, reqs []request, within time.Duration) []request {
+	deadline := time.Now().Add(within)
+	for len(reqs) > 0 && time.Now().Before(deadline) {
+		results := sendAll(url, client, reqs, 16)
+		reqs = reqs[:0:0]
+		for _, r := range results {
+			if !r.ok() {
+				reqs = append(reqs, r.Req)
+			}
+		}
+		if len(reqs) > 0 {
+			// The client's side of Retry-After, not a wait for state.
+			time.Sleep(min(retryAfter(results), time.Until(deadline)))
+		}
+	}
+	return reqs
 }
 
 // retryAfter is the longest Retry-After among results, at least a second.

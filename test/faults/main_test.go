@@ -76,8 +76,31 @@ func fail(format string, args ...any) int {
 	return 1
 }
 
-// nodeUp brings the suite's Cassandra up, or finds it up.
+// warmTimeout is the shortest CASSANDRA_TIMEOUT of the suite's tests
+// (TestCassandraOutage's): nodeUp returns only once the node takes writes
+// within it.
+const warmTimeout = outageTimeout
+
+// nodeUp brings the suite's Cassandra up, or finds it up, and waits until
+// it takes writes within warmTimeout: a node that has just started may
+// not yet, and a test that counts successes must not count them from it.
+// A node that never gets there fails the test with its log's tail.
 func nodeUp(t *testing.T) {
+	t.Helper()
+	nodeStart(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	took, err := node.WarmUp(ctx, warmTimeout)
+	if err != nil {
+		t.Fatalf("the suite's Cassandra does not take writes: %v", err)
+	}
+	t.Logf("node %s took writes within %s after a warm-up of %s", node.Host, warmTimeout, took.Round(time.Millisecond))
+}
+
+// nodeStart brings the suite's Cassandra up, or finds it up, and returns
+// once it answers CQL, without a warm-up: for tests that measure how the
+// function recovers from a restart, and then poll with deadlines.
+func nodeStart(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Second)
 	defer cancel()

@@ -56,11 +56,9 @@ func TestCassandraOutage(t *testing.T) {
 		return plainRequest(event(fmt.Sprintf("o-%s-%d", run, n), user, target, "VIEW", time.Time{}))
 	}
 
-	// Warm up, then count the goroutines of the idle function.
-	warm := sendAll(fn.URL, client, []request{next(-1), next(-2), next(-3), next(-4)}, 2)
-	if got := tally(warm); got["201"] != 4 {
-		t.Fatalf("warm-up: got %v, want 4×201", got)
-	}
+	// Warm up the function's own path (its fresh tables, its
+	// connections), then count the goroutines of the idle function.
+	warmFunction(t, fn.URL, client, func(n int) request { return next(-1 - n) })
 	client.CloseIdleConnections()
 	before := settledGoroutines(t, probe, 0)
 
@@ -74,8 +72,11 @@ func TestCassandraOutage(t *testing.T) {
 	go func() { done <- ld.run(ctx) }()
 	peak := watchGoroutines(probe)
 	defer peak.stop()
-	if !waitFor(20*time.Second, func() bool { return ld.okCount.Load() >= 150 }) {
-		t.Fatalf("only %d 2xx before the outage", ld.okCount.Load())
+	// A deadline, not a count in a fixed time: on a busy machine the
+	// steady rate may take longer to reach 150 successes.
+	if !waitFor(60*time.Second, func() bool { return ld.okCount.Load() >= 150 }) {
+		t.Fatalf("only %d 2xx of %d answers in 60s before the outage, from a node that took writes within %s just before\n--- node log ---\n%s",
+			ld.okCount.Load(), ld.answered.Load(), warmTimeout, node.LogTail(30))
 	}
 
 	// Phase 1: Cassandra freezes for three timeouts, then thaws.
@@ -123,7 +124,7 @@ func TestCassandraOutage(t *testing.T) {
 		t.Errorf("the function stopped answering while Cassandra was down")
 	}
 	startingAt := time.Now()
-	nodeUp(t)
+	nodeStart(t) // no warm-up: the recovery from a cold node is what is measured
 	cqlAt := time.Now()
 	okAt = ld.okCount.Load()
 	if !waitFor(60*time.Second, func() bool { return ld.okCount.Load() > okAt }) {
@@ -135,7 +136,9 @@ func TestCassandraOutage(t *testing.T) {
 	}
 	readyAgain := ready.firstTrueSince(cqlAt).Sub(cqlAt)
 	okAt = ld.okCount.Load()
-	waitFor(10*time.Second, func() bool { return ld.okCount.Load() >= okAt+150 })
+	if !waitFor(60*time.Second, func() bool { return ld.okCount.Load() >= okAt+150 }) {
+		t.Errorf("only %d 2xx in 60s after readiness came back, want 150", ld.okCount.Load()-okAt)
+	}
 	cancel()
 	results := <-done
 	peak.stop()
@@ -205,8 +208,8 @@ func TestCassandraOutage(t *testing.T) {
 	for i := 0; i < len(failed); i += max(1, len(failed)/300) {
 		retry = append(retry, failed[i])
 	}
-	if got := tally(sendAll(fn.URL, client, retry, 16)); got["201"] != len(retry) {
-		t.Errorf("resending %d of the %d requests without 2xx: got %v, want all 201", len(retry), len(failed), got)
+	if left := resendUntilStored(fn.URL, client, retry, time.Minute); len(left) > 0 {
+		t.Errorf("resending %d of the %d requests without 2xx: %d still without 2xx after a minute of retries", len(retry), len(failed), len(left))
 	}
 }
 

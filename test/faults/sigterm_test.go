@@ -85,8 +85,8 @@ func TestSIGTERM(t *testing.T) {
 		done := make(chan []result)
 		go func() { done <- ld.run(ctx) }()
 
-		if !waitFor(30*time.Second, func() bool { return ld.okCount.Load() >= 300 }) {
-			t.Fatalf("round %d: only %d 2xx in 30s", number, ld.okCount.Load())
+		if !waitFor(60*time.Second, func() bool { return ld.okCount.Load() >= 300 }) {
+			t.Fatalf("round %d: only %d 2xx in 60s", number, ld.okCount.Load())
 		}
 		// Signal while requests are in flight, so that the drain has work.
 		if !waitFor(5*time.Second, func() bool { return ld.inflight.Load() >= 5 }) {
@@ -177,9 +177,12 @@ func TestSIGTERM(t *testing.T) {
 	if err := fn.WaitReady(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// A deadline rather than a number of attempts: on a busy machine a
+	// resend may meet a timeout again.
+	deadline := time.Now().Add(2 * time.Minute)
 	for attempt := 1; len(retry) > 0; attempt++ {
-		if attempt > 5 {
-			t.Fatalf("round 3: %d requests still without 2xx after 5 attempts", len(retry))
+		if time.Now().After(deadline) {
+			t.Fatalf("round 3: %d requests still without 2xx after %d attempts in 2 minutes", len(retry), attempt-1)
 		}
 		results := sendAll(fn.URL, client, retry, 16)
 		all = append(all, results...)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,18 +38,15 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	root := harness.Root()
-	hosts = os.Getenv("CASSANDRA_HOSTS")
-	if hosts == "" {
-		hosts = "127.0.0.1:9042"
-	}
+	hosts = harness.SharedHosts()
 	// The project's script reuses a node that already answers CQL and
-	// otherwise starts one; it fails loudly with the log's tail.
-	start := exec.Command(filepath.Join(root, "cassandra", "local.sh"), "start")
-	start.Stdout, start.Stderr = os.Stderr, os.Stderr
-	start.Env = append(os.Environ(), "CASSANDRA_HOSTS="+hosts)
-	if err := start.Run(); err != nil {
-		return fail("cassandra/local.sh start: %v", err)
+	// otherwise starts one; either way the node must take writes within
+	// the function's CASSANDRA_TIMEOUT before the tests count on it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	_, err := harness.StartShared(ctx, harness.DefaultTimeout)
+	cancel()
+	if err != nil {
+		return fail("the shared Cassandra: %v", err)
 	}
 
 	keyspace = fmt.Sprintf("it_%d", time.Now().UnixNano())
@@ -58,7 +54,6 @@ func run(m *testing.M) int {
 	cluster.Timeout = 10 * time.Second
 	cluster.ConnectTimeout = 10 * time.Second
 	cluster.Consistency = gocql.One
-	var err error
 	if session, err = cluster.CreateSession(); err != nil {
 		return fail("connect to Cassandra at %s: %v", hosts, err)
 	}

@@ -218,6 +218,45 @@ type Node struct {
 	Host        string // 127.0.0.1:<CQL port>
 	StoragePort int
 	Heap        string
+
+	// shared marks the node every suite may use (SharedNode): local.sh
+	// runs it with its own defaults, and no suite stops it.
+	shared bool
+}
+
+// SharedHosts is CASSANDRA_HOSTS, the shared node's contact points
+// (default 127.0.0.1:9042).
+func SharedHosts() string {
+	if h := os.Getenv("CASSANDRA_HOSTS"); h != "" {
+		return h
+	}
+	return "127.0.0.1:9042"
+}
+
+// SharedNode is the node that make test starts and the integration,
+// contract and bench suites share: cassandra/local.sh's own, at
+// SharedHosts, kept in CASSANDRA_LOCAL_DIR (default cassandra/.local).
+func SharedNode() *Node {
+	dir := os.Getenv("CASSANDRA_LOCAL_DIR")
+	if dir == "" {
+		dir = filepath.Join(Root(), "cassandra", ".local")
+	}
+	host, _, _ := strings.Cut(SharedHosts(), ",")
+	return &Node{Dir: dir, Host: strings.TrimSpace(host), shared: true}
+}
+
+// StartShared starts the shared node, or finds it running (local.sh
+// reuses a node that answers CQL), and waits until it takes writes within
+// timeout, the CASSANDRA_TIMEOUT of the suite's functions.
+func StartShared(ctx context.Context, timeout time.Duration) (*Node, error) {
+	n := SharedNode()
+	if err := n.Start(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := n.WarmUp(ctx, timeout); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // NewNode picks free ports for a node kept in dir. It does not start it.
@@ -235,15 +274,17 @@ func NewNode(dir string) (*Node, error) {
 
 func (n *Node) localSH(ctx context.Context, command string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(Root(), "cassandra", "local.sh"), command)
-	cmd.Env = append(os.Environ(),
-		"CASSANDRA_LOCAL_DIR="+n.Dir,
-		"CASSANDRA_LIB_DIR="+filepath.Join(Root(), "cassandra", ".local", "lib"),
-		"CASSANDRA_HOSTS="+n.Host,
-		"CASSANDRA_STORAGE_PORT="+strconv.Itoa(n.StoragePort),
-		"CASSANDRA_HEAP="+n.Heap,
-		// A throwaway node: skip the fsync of system tables.
-		"CASSANDRA_UNSAFE_SYSTEM=true",
-	)
+	cmd.Env = append(os.Environ(), "CASSANDRA_LOCAL_DIR="+n.Dir, "CASSANDRA_HOSTS="+SharedHosts())
+	if !n.shared {
+		cmd.Env = append(cmd.Env,
+			"CASSANDRA_LIB_DIR="+filepath.Join(Root(), "cassandra", ".local", "lib"),
+			"CASSANDRA_HOSTS="+n.Host,
+			"CASSANDRA_STORAGE_PORT="+strconv.Itoa(n.StoragePort),
+			"CASSANDRA_HEAP="+n.Heap,
+			// A throwaway node: skip the fsync of system tables.
+			"CASSANDRA_UNSAFE_SYSTEM=true",
+		)
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("cassandra/local.sh %s (node %s in %s): %v\n%s", command, n.Host, n.Dir, err, out)
@@ -271,6 +312,22 @@ func (n *Node) PID() (int, error) {
 		return 0, errors.New("bad pid file")
 	}
 	return pid, nil
+}
+
+// LogTail returns the last n lines of the node's system log.
+func (n *Node) LogTail(lines int) string {
+	b, err := os.ReadFile(filepath.Join(n.Dir, "logs", "system.log"))
+	if err != nil {
+		return err.Error()
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// WarmUp waits until the node takes writes within timeout (see the
+// package function WarmUp); the error carries the node's log tail.
+func (n *Node) WarmUp(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	return WarmUp(ctx, n.Host, timeout, func() string { return n.LogTail(40) })
 }
 
 // Signal sends sig to the node's JVM, such as SIGSTOP to freeze it.
