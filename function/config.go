@@ -5,96 +5,105 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-	"github.com/kelseyhightower/envconfig"
+	"tracker/function/store"
 )
 
-// Config is the function's whole configuration, read from the environment.
-// The variable names in the tags are the contract with the manifests in
-// knative/ and with func.yaml; a test pins them.
+// Config is the function's whole configuration, read from the environment
+// by LoadConfig. The variable names in the env tags are the contract with
+// the manifests in knative/ and with func.yaml; a test pins them. A field
+// without a default tag is empty by default.
 type Config struct {
 	// CassandraHosts are the contact points, host or host:port, comma separated.
-	CassandraHosts []string `envconfig:"CASSANDRA_HOSTS" default:"127.0.0.1:9042"`
+	CassandraHosts []string `env:"CASSANDRA_HOSTS" default:"127.0.0.1:9042"`
 	// CassandraKeyspace holds the event tables.
-	CassandraKeyspace string `envconfig:"CASSANDRA_KEYSPACE" default:"tracking"`
+	CassandraKeyspace string `env:"CASSANDRA_KEYSPACE" default:"tracking"`
 	// CassandraConsistency is the consistency level of every write and read.
-	CassandraConsistency gocql.Consistency `envconfig:"CASSANDRA_CONSISTENCY" default:"LOCAL_QUORUM"`
+	CassandraConsistency store.Consistency `env:"CASSANDRA_CONSISTENCY" default:"LOCAL_QUORUM"`
 	// CassandraLocalDC, when set, keeps queries in this data center.
-	CassandraLocalDC string `envconfig:"CASSANDRA_LOCAL_DC"`
+	CassandraLocalDC string `env:"CASSANDRA_LOCAL_DC"`
 	// CassandraUsername and CassandraPassword enable password authentication when the username is set.
-	CassandraUsername string `envconfig:"CASSANDRA_USERNAME"`
-	CassandraPassword string `envconfig:"CASSANDRA_PASSWORD"`
+	CassandraUsername string `env:"CASSANDRA_USERNAME"`
+	CassandraPassword string `env:"CASSANDRA_PASSWORD"`
 	// CassandraTimeout bounds one query, including the driver's wait for a connection.
-	CassandraTimeout time.Duration `envconfig:"CASSANDRA_TIMEOUT" default:"2s"`
+	CassandraTimeout time.Duration `env:"CASSANDRA_TIMEOUT" default:"2s"`
 	// CassandraConnectTimeout bounds one attempt to open a connection.
-	CassandraConnectTimeout time.Duration `envconfig:"CASSANDRA_CONNECT_TIMEOUT" default:"5s"`
+	CassandraConnectTimeout time.Duration `env:"CASSANDRA_CONNECT_TIMEOUT" default:"5s"`
 	// CassandraSchemaCreate creates the keyspace and tables at start when they are missing.
-	CassandraSchemaCreate bool `envconfig:"CASSANDRA_SCHEMA_CREATE" default:"true"`
+	CassandraSchemaCreate bool `env:"CASSANDRA_SCHEMA_CREATE" default:"true"`
 	// CassandraReplication is the CQL replication map used when the keyspace is created.
-	CassandraReplication string `envconfig:"CASSANDRA_REPLICATION" default:"{'class': 'SimpleStrategy', 'replication_factor': 1}"`
+	CassandraReplication string `env:"CASSANDRA_REPLICATION" default:"{'class': 'SimpleStrategy', 'replication_factor': 1}"`
 
 	// TrackMaxBodyBytes is the largest request body read, in bytes.
-	TrackMaxBodyBytes int64 `envconfig:"TRACK_MAX_BODY_BYTES" default:"1048576"`
+	TrackMaxBodyBytes int64 `env:"TRACK_MAX_BODY_BYTES" default:"1048576"`
 	// TrackMaxBatchEvents is the largest number of events in one request.
-	TrackMaxBatchEvents int `envconfig:"TRACK_MAX_BATCH_EVENTS" default:"500"`
+	TrackMaxBatchEvents int `env:"TRACK_MAX_BATCH_EVENTS" default:"500"`
 	// TrackMaxInflight bounds the events being written to Cassandra at once
 	// by this process; past it requests get 503 at once instead of queueing.
-	TrackMaxInflight int `envconfig:"TRACK_MAX_INFLIGHT" default:"2000"`
+	TrackMaxInflight int `env:"TRACK_MAX_INFLIGHT" default:"2000"`
 	// TrackCORSOrigins are the web origins whose pages may send events
 	// with fetch (scheme://host[:port], comma separated), or "*" for any.
-	TrackCORSOrigins []string `envconfig:"TRACK_CORS_ORIGINS" default:"*"`
+	TrackCORSOrigins []string `env:"TRACK_CORS_ORIGINS" default:"*"`
 
 	// LogLevel is debug, info, warn or error.
-	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	LogLevel string `env:"LOG_LEVEL" default:"info"`
 	// LogFormat is json or text.
-	LogFormat string `envconfig:"LOG_FORMAT" default:"json"`
+	LogFormat string `env:"LOG_FORMAT" default:"json"`
+}
+
+// Store is the part of the configuration the event store needs.
+func (c Config) Store() store.Config {
+	return store.Config{
+		Hosts:          c.CassandraHosts,
+		Keyspace:       c.CassandraKeyspace,
+		Consistency:    c.CassandraConsistency,
+		LocalDC:        c.CassandraLocalDC,
+		Username:       c.CassandraUsername,
+		Password:       c.CassandraPassword,
+		Timeout:        c.CassandraTimeout,
+		ConnectTimeout: c.CassandraConnectTimeout,
+		SchemaCreate:   c.CassandraSchemaCreate,
+		Replication:    c.CassandraReplication,
+	}
 }
 
 // placeholder matches a value that func run passes through unresolved, such
 // as "{{ secret:tracker:password }}".
 var placeholder = regexp.MustCompile(`^\s*\{\{.*\}\}\s*$`)
 
-// LoadConfig reads the configuration from the process environment (func-go
-// hands Start the same variables as a map; envconfig reads them directly).
-// It returns the first value that does not parse, naming the variable and the
-// value, or else every problem Validate finds. A variable whose value is an
-// unresolved func template is unset first, so that local runs under func run
-// fall back to the default, and is reported in ignored.
-func LoadConfig() (cfg Config, ignored []string, err error) {
-	for _, name := range EnvNames() {
-		if v, ok := os.LookupEnv(name); ok && placeholder.MatchString(v) {
-			os.Unsetenv(name)
+// LoadConfig reads the configuration through lookup, which answers like
+// os.LookupEnv (Start passes the environment func-go hands it). It returns
+// the first value that does not parse, naming the variable and the value,
+// or else every problem Validate finds. A value that is an unresolved func
+// template counts as unset, so that local runs under func run fall back to
+// the default; such variables are listed in ignored. LoadConfig reads
+// nothing else and changes nothing.
+func LoadConfig(lookup func(name string) (string, bool)) (cfg Config, ignored []string, err error) {
+	resolved := func(name string) (string, bool) {
+		v, ok := lookup(name)
+		if ok && placeholder.MatchString(v) {
 			ignored = append(ignored, name)
+			return "", false
 		}
+		return v, ok
 	}
-	if err := envconfig.Process("", &cfg); err != nil {
-		var perr *envconfig.ParseError
-		if errors.As(err, &perr) {
-			return cfg, ignored, fmt.Errorf("%s: invalid value %q: %v", perr.KeyName, perr.Value, perr.Err)
-		}
+	if err := decodeEnv(&cfg, resolved); err != nil {
 		return cfg, ignored, err
 	}
 	return cfg, ignored, cfg.Validate()
 }
 
-// EnvNames lists every environment variable the function reads, in the
-// order of the Config fields.
-func EnvNames() []string {
-	t := reflect.TypeOf(Config{})
-	names := make([]string, 0, t.NumField())
-	for i := range t.NumField() {
-		if name := t.Field(i).Tag.Get("envconfig"); name != "" {
-			names = append(names, name)
-		}
+// LookupIn answers lookups from env, a map of variables such as the one
+// func-go hands Start.
+func LookupIn(env map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := env[name]
+		return v, ok
 	}
-	return names
 }
 
 // Validate reports every problem of the configuration at once.
@@ -114,8 +123,8 @@ func (c Config) Validate() error {
 	if !cqlIdentifier.MatchString(c.CassandraKeyspace) {
 		bad("CASSANDRA_KEYSPACE", c.CassandraKeyspace, "must be a CQL identifier: a letter, then letters, digits or underscores, at most 48")
 	}
-	switch c.CassandraConsistency {
-	case gocql.Serial, gocql.LocalSerial, gocql.Any:
+	switch c.CassandraConsistency.String() {
+	case "SERIAL", "LOCAL_SERIAL", "ANY":
 		bad("CASSANDRA_CONSISTENCY", c.CassandraConsistency, "a serial level or ANY cannot be used for plain writes")
 	}
 	if c.CassandraTimeout <= 0 {

@@ -15,6 +15,7 @@ import (
 // The names are the contract with the manifests; renaming one breaks
 // deployments, so it must be a conscious change here too.
 func TestEnvNamesArePinned(t *testing.T) {
+	t.Parallel()
 	want := []string{
 		"CASSANDRA_HOSTS", "CASSANDRA_KEYSPACE", "CASSANDRA_CONSISTENCY", "CASSANDRA_LOCAL_DC",
 		"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD", "CASSANDRA_TIMEOUT", "CASSANDRA_CONNECT_TIMEOUT",
@@ -26,20 +27,12 @@ func TestEnvNamesArePinned(t *testing.T) {
 	}
 }
 
-// clearEnv unsets every variable of the function for the test.
-func clearEnv(t *testing.T) {
-	for _, name := range EnvNames() {
-		t.Setenv(name, "")
-	}
-	// t.Setenv restores the old values afterwards; unset them now.
-	for _, name := range EnvNames() {
-		unsetenv(t, name)
-	}
-}
+// none is an environment without any variable.
+func none(string) (string, bool) { return "", false }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	clearEnv(t)
-	cfg, ignored, err := LoadConfig()
+	t.Parallel()
+	cfg, ignored, err := LoadConfig(none)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +60,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 }
 
 func TestLoadConfigReadsEveryVariable(t *testing.T) {
-	clearEnv(t)
+	t.Parallel()
 	set := map[string]string{
 		"CASSANDRA_HOSTS":           "cassandra-0.cassandra:9042,cassandra-1.cassandra",
 		"CASSANDRA_KEYSPACE":        "ks1",
@@ -86,10 +79,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"LOG_LEVEL":                 "debug",
 		"LOG_FORMAT":                "text",
 	}
-	for k, v := range set {
-		t.Setenv(k, v)
-	}
-	cfg, _, err := LoadConfig()
+	cfg, _, err := LoadConfig(LookupIn(set))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +109,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 }
 
 func TestLoadConfigNamesTheBadVariable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, value string
 		want        []string // substrings of the error
@@ -143,9 +134,8 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
-			clearEnv(t)
-			t.Setenv(tt.name, tt.value)
-			_, _, err := LoadConfig()
+			t.Parallel()
+			_, _, err := LoadConfig(LookupIn(map[string]string{tt.name: tt.value}))
 			if err == nil {
 				t.Fatalf("%s=%s: got no error, want one", tt.name, tt.value)
 			}
@@ -159,6 +149,7 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 }
 
 func TestValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
 	err := Config{CassandraKeyspace: "1x", TrackMaxBatchEvents: 0, TrackMaxBodyBytes: 1, LogLevel: "info", LogFormat: "json",
 		CassandraTimeout: time.Second, CassandraConnectTimeout: time.Second, CassandraHosts: []string{"h"},
 		CassandraReplication: "{}"}.Validate()
@@ -173,10 +164,11 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 }
 
 func TestLoadConfigIgnoresFuncTemplates(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("CASSANDRA_PASSWORD", "{{ secret:tracker-cassandra:password }}")
-	t.Setenv("CASSANDRA_TIMEOUT", "{{ configMap:tracker:CASSANDRA_TIMEOUT }}")
-	cfg, ignored, err := LoadConfig()
+	t.Parallel()
+	cfg, ignored, err := LoadConfig(LookupIn(map[string]string{
+		"CASSANDRA_PASSWORD": "{{ secret:tracker-cassandra:password }}",
+		"CASSANDRA_TIMEOUT":  "{{ configMap:tracker:CASSANDRA_TIMEOUT }}",
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,10 +179,34 @@ func TestLoadConfigIgnoresFuncTemplates(t *testing.T) {
 		t.Errorf("ignored (-want +got):\n%s", diff)
 	}
 }
-func unsetenv(t *testing.T, name string) {
-	t.Helper()
-	if err := os.Unsetenv(name); err != nil {
-		t.Fatal(err)
+
+// TestLoadConfigSplitsLists reads the list variables as cassandra/local.sh
+// documents them: separated by commas, white space, or both.
+func TestLoadConfigSplitsLists(t *testing.T) {
+	t.Parallel()
+	want := []string{"127.0.0.1:9042", "127.0.0.2:9042", "127.0.0.3"}
+	for _, hosts := range []string{"127.0.0.1:9042,127.0.0.2:9042,127.0.0.3", "127.0.0.1:9042 127.0.0.2:9042 127.0.0.3", " 127.0.0.1:9042, 127.0.0.2:9042 ,127.0.0.3 "} {
+		cfg, _, err := LoadConfig(LookupIn(map[string]string{"CASSANDRA_HOSTS": hosts}))
+		if err != nil {
+			t.Fatalf("CASSANDRA_HOSTS=%q: %v", hosts, err)
+		}
+		if diff := cmp.Diff(want, cfg.CassandraHosts); diff != "" {
+			t.Errorf("CASSANDRA_HOSTS=%q (-want +got):\n%s", hosts, diff)
+		}
+	}
+}
+
+// TestLoadConfigLeavesTheEnvironmentAlone: a template value in the
+// process environment is ignored by the configuration but stays where it
+// is, for whatever else reads it.
+func TestLoadConfigLeavesTheEnvironmentAlone(t *testing.T) {
+	const template = "{{ secret:tracker-cassandra:password }}"
+	t.Setenv("CASSANDRA_PASSWORD", template)
+	if _, ignored, err := LoadConfig(os.LookupEnv); err != nil || len(ignored) != 1 {
+		t.Fatalf("LoadConfig: ignored %v, error %v; want CASSANDRA_PASSWORD ignored", ignored, err)
+	}
+	if got := os.Getenv("CASSANDRA_PASSWORD"); got != template {
+		t.Errorf("CASSANDRA_PASSWORD after LoadConfig: got %q, want %q", got, template)
 	}
 }
 

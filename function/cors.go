@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"tracker/function/event"
 )
 
 // corsPolicy lets web pages of the origins in TRACK_CORS_ORIGINS send
@@ -33,23 +35,40 @@ func (c corsPolicy) allows(origin string) bool {
 	return c.any || c.origins[strings.ToLower(origin)]
 }
 
-// headers sets the CORS headers of an answer to a request with an Origin
-// header (origin, "" when absent). With a list of origins the answer
-// depends on the Origin, which caches must know.
-func (c corsPolicy) headers(h http.Header, origin string) {
-	if !c.any {
-		h.Add("Vary", "Origin")
-	}
-	if origin == "" || !c.allows(origin) {
-		return
-	}
-	if c.any {
-		h.Set("Access-Control-Allow-Origin", "*")
-	} else {
-		h.Set("Access-Control-Allow-Origin", origin)
-	}
-	// A page may read Retry-After to know when to send again.
-	h.Set("Access-Control-Expose-Headers", "Retry-After")
+// headers is middleware that sets the CORS headers of every answer: to a
+// request with an Origin that may send, the origin allowed and Retry-After
+// exposed. With a list of origins the answer depends on the Origin, which
+// caches must know.
+func (c corsPolicy) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if !c.any {
+			h.Add("Vary", "Origin")
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && c.allows(origin) {
+			if c.any {
+				h.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+			}
+			// A page may read Retry-After to know when to send again.
+			h.Set("Access-Control-Expose-Headers", "Retry-After")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allowedOnly is middleware that refuses, with 403, a request from a page
+// whose origin may not send events. Clients that send no Origin are not
+// browsers, and not affected.
+func (c corsPolicy) allowedOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && !c.allows(origin) {
+			writeProblem(w, errOriginNotAllowed(origin))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // preflightMaxAge is how long, in seconds, a browser may keep a
@@ -58,9 +77,15 @@ const preflightMaxAge = "7200"
 
 // preflight answers OPTIONS /track: to a browser's preflight, that it may
 // POST with the headers it asked for; to anyone, which methods there are.
-func preflight(w http.ResponseWriter, r *http.Request) {
+// The answer depends on all three request headers it reads, so it names
+// them in Vary (headers added Origin already when the list is not "*").
+func (c corsPolicy) preflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Allow", "POST, OPTIONS")
+	h.Set("Allow", "OPTIONS, POST")
+	if c.any {
+		h.Add("Vary", "Origin")
+	}
+	h.Add("Vary", "Access-Control-Request-Method, Access-Control-Request-Headers")
 	if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", "POST")
 		// Any request header may come: the function reads the ones it
@@ -77,7 +102,7 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 // is not in TRACK_CORS_ORIGINS.
 func errOriginNotAllowed(origin string) *apiError {
 	return &apiError{Status: http.StatusForbidden, Detail: "pages of this origin may not send events here",
-		Errors: []FieldError{{Field: "Origin", Reason: "origin_not_allowed", Message: "origin " + origin + " is not in TRACK_CORS_ORIGINS"}}}
+		Errors: []event.FieldError{{Field: "Origin", Reason: "origin_not_allowed", Message: "origin " + origin + " is not in TRACK_CORS_ORIGINS"}}}
 }
 
 // validOrigin reports whether o is a web origin: http or https, a host, an

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"tracker/function/store"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -37,6 +39,10 @@ func corsHeaders(h http.Header) map[string]string {
 	return out
 }
 
+// preflightVary is the Vary of every preflight answer: it depends on the
+// Origin and on the method and headers the browser asks for.
+const preflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+
 func TestCORS(t *testing.T) {
 	t.Parallel()
 	const shop, other = "https://shop.example", "https://evil.example"
@@ -54,15 +60,15 @@ func TestCORS(t *testing.T) {
 		{"any origin: preflight", []string{"*"}, corsRequest("OPTIONS", "/track", "", append([]string{"Origin", other}, preflightHeaders...)...),
 			http.StatusNoContent, map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After",
 				"Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "content-type,ce-id", "Access-Control-Max-Age": "7200",
-				"Allow": "POST, OPTIONS"}, false},
+				"Allow": "OPTIONS, POST", "Vary": preflightVary}, false},
 		{"OPTIONS that is no preflight", []string{"*"}, corsRequest("OPTIONS", "/track", ""),
-			http.StatusNoContent, map[string]string{"Allow": "POST, OPTIONS"}, false},
+			http.StatusNoContent, map[string]string{"Allow": "OPTIONS, POST", "Vary": preflightVary}, false},
 		{"listed origin: POST", []string{shop}, corsRequest("POST", "/track", validJSON, "Origin", shop),
 			http.StatusCreated, map[string]string{"Access-Control-Allow-Origin": shop, "Access-Control-Expose-Headers": "Retry-After", "Vary": "Origin"}, true},
 		{"listed origin: preflight", []string{"http://localhost:3000", shop}, corsRequest("OPTIONS", "/track", "", append([]string{"Origin", shop}, preflightHeaders...)...),
-			http.StatusNoContent, map[string]string{"Access-Control-Allow-Origin": shop, "Access-Control-Expose-Headers": "Retry-After", "Vary": "Origin",
+			http.StatusNoContent, map[string]string{"Access-Control-Allow-Origin": shop, "Access-Control-Expose-Headers": "Retry-After", "Vary": preflightVary,
 				"Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "content-type,ce-id", "Access-Control-Max-Age": "7200",
-				"Allow": "POST, OPTIONS"}, false},
+				"Allow": "OPTIONS, POST"}, false},
 		{"no Origin (not a browser): POST", []string{shop}, corsRequest("POST", "/track", validJSON),
 			http.StatusCreated, map[string]string{"Vary": "Origin"}, true},
 		{"health from an unlisted origin", []string{shop}, corsRequest("GET", "/", "", "Origin", other),
@@ -114,7 +120,7 @@ func TestCORSRefusesUnlistedOrigins(t *testing.T) {
 // TestCORSOnErrors: a page can read a refusal and its Retry-After.
 func TestCORSOnErrors(t *testing.T) {
 	t.Parallel()
-	store := &fakeStore{err: fmt.Errorf("%w: timeout", ErrUnavailable)}
+	store := &fakeStore{err: fmt.Errorf("%w: timeout", store.ErrUnavailable)}
 	rec := serve(corsHandler(store, "*"), corsRequest("POST", "/track", validJSON, "Origin", "https://shop.example"))
 	readProblem(t, rec, http.StatusServiceUnavailable)
 	want := map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}

@@ -2,17 +2,25 @@
 // POST /track (plain JSON, batches, CloudEvents) and stores them in
 // Apache Cassandra before answering. Function carries the func-go entry
 // points; the root package of the repository only constructs it.
+//
+// The package is the HTTP side and the lifecycle. It decodes events with
+// package event and stores them with package store; problem.go is the one
+// place where their errors become HTTP statuses.
 package function
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"tracker/function/event"
+	"tracker/function/store"
 )
 
 // Function is the func-go instance. New makes it without I/O; Start reads
@@ -20,7 +28,7 @@ import (
 // before that are answered 503 with Retry-After.
 type Function struct {
 	handler atomic.Pointer[http.Handler]
-	store   atomic.Pointer[cassandraStore]
+	store   connecting
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // ends the connect loop
@@ -32,12 +40,12 @@ func New() *Function {
 	return &Function{}
 }
 
-// Start reads the configuration from the environment and connects to
-// Cassandra, retrying with backoff until it succeeds or Stop is called.
-// func-go calls it in a goroutine while it already serves; an error here
-// (an invalid configuration) stops the process.
-func (f *Function) Start(_ context.Context, _ map[string]string) error {
-	cfg, ignored, err := LoadConfig()
+// Start reads the configuration from env, the environment func-go hands
+// it, and connects to Cassandra, retrying with backoff until it succeeds
+// or Stop is called. func-go calls it in a goroutine while it already
+// serves; an error here (an invalid configuration) stops the process.
+func (f *Function) Start(_ context.Context, env map[string]string) error {
+	cfg, ignored, err := LoadConfig(LookupIn(env))
 	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
@@ -54,11 +62,15 @@ func (f *Function) Start(_ context.Context, _ map[string]string) error {
 	f.cancel, f.done = cancel, done
 	f.mu.Unlock()
 
-	store := newCassandraStore(cfg, log)
-	h := newHandler(cfg, store, log)
-	f.store.Store(store)
+	h := newHandler(cfg, &f.store, log)
 	f.handler.Store(&h)
-	return connectLoop(ctx, log, store.connect)
+	return connectLoop(ctx, log, func(ctx context.Context) error {
+		s, err := store.Open(ctx, cfg.Store(), log)
+		if err == nil {
+			f.store.set(s)
+		}
+		return err
+	})
 }
 
 // connectLoop calls connect until it succeeds or ctx ends, waiting longer
@@ -86,7 +98,7 @@ func connectLoop(ctx context.Context, log *slog.Logger, connect func(context.Con
 	}
 }
 
-// Stop ends the connect loop and closes the session. func-go calls it after
+// Stop ends the connect loop and closes the store. func-go calls it after
 // the HTTP server has finished the requests in flight.
 func (f *Function) Stop(ctx context.Context) error {
 	f.mu.Lock()
@@ -99,8 +111,8 @@ func (f *Function) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	if s := f.store.Load(); s != nil {
-		s.close()
+	if s := f.store.p.Load(); s != nil {
+		s.Close()
 	}
 	return nil
 }
@@ -108,8 +120,7 @@ func (f *Function) Stop(ctx context.Context) error {
 // Ready reports whether Cassandra takes writes; it drives
 // /health/readiness.
 func (f *Function) Ready(context.Context) (bool, error) {
-	s := f.store.Load()
-	return s != nil && s.Ready(), nil
+	return f.store.Ready(), nil
 }
 
 // Alive reports that the process serves; a lost Cassandra makes the
@@ -122,14 +133,38 @@ func (f *Function) Alive(context.Context) (bool, error) {
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	h := f.handler.Load()
 	if h == nil {
-		writeError(w, unavailable("the function is starting", 1))
+		writeProblem(w, unavailable("the function is starting", 1))
 		return
 	}
 	(*h).ServeHTTP(w, r)
 }
 
+// connecting is the Store of a function that may not have connected yet:
+// until the connect loop sets the store, saves fail as unavailable and
+// readiness is false.
+type connecting struct {
+	p atomic.Pointer[store.Store]
+}
+
+func (c *connecting) set(s *store.Store) { c.p.Store(s) }
+
+// errNotConnected answers a save that comes before the first connection.
+var errNotConnected = fmt.Errorf("%w: not connected yet", store.ErrUnavailable)
+
+func (c *connecting) Save(ctx context.Context, events []event.Event) error {
+	if s := c.p.Load(); s != nil {
+		return s.Save(ctx, events)
+	}
+	return errNotConnected
+}
+
+func (c *connecting) Ready() bool {
+	s := c.p.Load()
+	return s != nil && s.Ready()
+}
+
 // newLogger builds the slog logger of LOG_LEVEL and LOG_FORMAT.
-func newLogger(cfg Config, out *os.File) *slog.Logger {
+func newLogger(cfg Config, out io.Writer) *slog.Logger {
 	level, _ := parseLevel(cfg.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "text" {

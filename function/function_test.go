@@ -10,9 +10,8 @@ import (
 )
 
 func TestStartRejectsInvalidConfig(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("CASSANDRA_CONSISTENCY", "SOMETIMES")
-	err := New().Start(context.Background(), nil)
+	t.Parallel()
+	err := New().Start(context.Background(), map[string]string{"CASSANDRA_CONSISTENCY": "SOMETIMES"})
 	if err == nil || !strings.Contains(err.Error(), "CASSANDRA_CONSISTENCY") || !strings.Contains(err.Error(), "SOMETIMES") {
 		t.Fatalf("Start: got %v, want an error naming CASSANDRA_CONSISTENCY and its value", err)
 	}
@@ -22,13 +21,11 @@ func TestStartRejectsInvalidConfig(t *testing.T) {
 // listens: it must serve 503s with Retry-After, stay unready, keep
 // retrying, and end its retry loop when stopped.
 func TestUnreachableCassandra(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("CASSANDRA_HOSTS", "127.0.0.1:1")
-	t.Setenv("CASSANDRA_CONNECT_TIMEOUT", "200ms")
-	t.Setenv("LOG_LEVEL", "error")
+	t.Parallel()
+	env := map[string]string{"CASSANDRA_HOSTS": "127.0.0.1:1", "CASSANDRA_CONNECT_TIMEOUT": "200ms", "LOG_LEVEL": "error"}
 	f := New()
 	started := make(chan error, 1)
-	go func() { started <- f.Start(context.Background(), nil) }()
+	go func() { started <- f.Start(context.Background(), env) }()
 
 	// Poll until Start has installed the handler.
 	deadline := time.Now().Add(5 * time.Second)

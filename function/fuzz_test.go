@@ -19,14 +19,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-	"unicode/utf8"
+
+	"tracker/function/event"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
 )
 
 func FuzzPlainObject(f *testing.F) {
@@ -83,7 +82,7 @@ func fuzzAPI() (http.Handler, *fakeStore) {
 }
 
 // replay encodes accepted events again in the form they came in.
-type replay func(t *testing.T, events []Event) *http.Request
+type replay func(t *testing.T, events []event.Event) *http.Request
 
 func fuzzBody(t *testing.T, contentType string, body []byte, again replay) {
 	req := httptest.NewRequest(http.MethodPost, "/track", strings.NewReader(string(body)))
@@ -130,7 +129,7 @@ func fuzzRequest(t *testing.T, req *http.Request, again replay) {
 	want := store.saved
 	got := store2.saved
 	if len(got) == len(want) {
-		got = append([]Event(nil), got...)
+		got = append([]event.Event(nil), got...)
 		for i := range want {
 			if !want[i].Retryable {
 				got[i].ID = want[i].ID // a fresh UUIDv7 each time, checked above
@@ -163,36 +162,10 @@ func checkRejection(t *testing.T, rec *httptest.ResponseRecorder) {
 }
 
 // checkAccepted checks that an accepted event passes every rule again.
-func checkAccepted(t *testing.T, ev Event) {
+func checkAccepted(t *testing.T, ev event.Event) {
 	t.Helper()
-	var fe fieldErrors
-	validateImpression(&fe, nil, ev.Username, ev.Target, ev.Description, func(string) bool { return true })
-	if len(fe) > 0 {
-		t.Fatalf("accepted event %+v fails validation: %+v", ev, fe)
-	}
-	for _, s := range []string{ev.ID, ev.Username, ev.Target, ev.Description, ev.Source} {
-		if !utf8.ValidString(s) {
-			t.Fatalf("accepted event %+v holds invalid UTF-8", ev)
-		}
-	}
-	switch {
-	case !ev.Retryable:
-		if u, err := uuid.Parse(ev.ID); err != nil || u.Version() != 7 {
-			t.Fatalf("server-made id %q: want a UUIDv7", ev.ID)
-		}
-	case ev.Source == "":
-		if why := checkID(ev.ID); why != "" {
-			t.Fatalf("accepted client id %q: %s", ev.ID, why)
-		}
-	default:
-		if !strings.HasPrefix(ev.ID, ev.Source+" ") {
-			t.Fatalf("CloudEvent key %q does not start with its source %q", ev.ID, ev.Source)
-		}
-	}
-	if !ev.OccurredAt.IsZero() {
-		if why := checkOccurredAt(ev.OccurredAt, testNow); why != "" || ev.OccurredAt.Location() != time.UTC {
-			t.Fatalf("accepted time %v: %s", ev.OccurredAt, why)
-		}
+	if problems := ev.Check(testNow); len(problems) > 0 {
+		t.Fatalf("accepted event %+v breaks the rules: %+v", ev, problems)
 	}
 	if !ev.ReceivedAt.Equal(testNow) {
 		t.Fatalf("ReceivedAt: got %v, want %v", ev.ReceivedAt, testNow)
@@ -200,7 +173,7 @@ func checkAccepted(t *testing.T, ev Event) {
 }
 
 // replayPlain encodes events as the plain form: one object, or a batch.
-func replayPlain(t *testing.T, events []Event) *http.Request {
+func replayPlain(t *testing.T, events []event.Event) *http.Request {
 	objects := make([]map[string]string, len(events))
 	for i, ev := range events {
 		o := map[string]string{"username": ev.Username, "target": ev.Target, "description": ev.Description}
@@ -228,7 +201,7 @@ func replayPlain(t *testing.T, events []Event) *http.Request {
 // replayCloudEvents encodes events with sdk-go: one event in the mode ctx
 // asks for (binary unless forced structured), several as a batch.
 func replayCloudEvents(ctx context.Context) replay {
-	return func(t *testing.T, events []Event) *http.Request {
+	return func(t *testing.T, events []event.Event) *http.Request {
 		ces := make([]cloudevents.Event, len(events))
 		for i, ev := range events {
 			if ev.Source == "" {

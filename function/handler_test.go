@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"tracker/function/event"
+	"tracker/function/store"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -23,18 +27,18 @@ import (
 type fakeStore struct {
 	block  chan struct{} // when set, Save waits for it to close
 	mu     sync.Mutex
-	saved  []Event
+	saved  []event.Event
 	err    error
 	notUp  bool
 	called int
 }
 
-func (s *fakeStore) Save(ctx context.Context, events []Event) error {
+func (s *fakeStore) Save(ctx context.Context, events []event.Event) error {
 	if s.block != nil {
 		select {
 		case <-s.block:
 		case <-ctx.Done():
-			return errors.Join(ErrUnavailable, ctx.Err())
+			return errors.Join(store.ErrUnavailable, ctx.Err())
 		}
 	}
 	s.mu.Lock()
@@ -111,7 +115,7 @@ func fieldsOf(p problem) []string {
 	for _, e := range p.Errors {
 		idx := "-"
 		if e.Index != nil {
-			idx = itoa(int64(*e.Index))
+			idx = strconv.Itoa(*e.Index)
 		}
 		out = append(out, idx+":"+e.Field+":"+e.Reason)
 	}
@@ -143,7 +147,7 @@ func TestTrackAcceptsPlainJSONInEveryContentType(t *testing.T) {
 			if len(ids) != 1 || len(store.saved) != 1 {
 				t.Fatalf("got %d ids and %d saved events, want 1 and 1", len(ids), len(store.saved))
 			}
-			want := Event{ID: ids[0], Username: "John Doe", Target: "https://www.google.com/", Description: "VIEW", ReceivedAt: testNow}
+			want := event.Event{ID: ids[0], Username: "John Doe", Target: "https://www.google.com/", Description: "VIEW", ReceivedAt: testNow}
 			if diff := cmp.Diff(want, store.saved[0]); diff != "" {
 				t.Errorf("saved event (-want +got):\n%s", diff)
 			}
@@ -162,7 +166,7 @@ func TestTrackKeepsClientIDAndTimestamp(t *testing.T) {
 	if diff := cmp.Diff([]string{"evt-1"}, ids); diff != "" {
 		t.Errorf("ids (-want +got):\n%s", diff)
 	}
-	want := Event{ID: "evt-1", Retryable: true, Username: "u", Target: "http://example.com/a?b=c", Description: "CLICK",
+	want := event.Event{ID: "evt-1", Retryable: true, Username: "u", Target: "http://example.com/a?b=c", Description: "CLICK",
 		OccurredAt: time.Date(2026, 5, 4, 8, 0, 0, 5e8, time.UTC), ReceivedAt: testNow}
 	if diff := cmp.Diff(want, store.saved[0]); diff != "" {
 		t.Errorf("saved event (-want +got):\n%s", diff)
@@ -230,7 +234,7 @@ func TestTrackRejectsInvalidEvents(t *testing.T) {
 func TestTrackErrorMessageNamesTheProblem(t *testing.T) {
 	t.Parallel()
 	p := readProblem(t, post(t, newTestHandler(&fakeStore{}), "", `{"username":"John Doe","target":"https://www.google.com/","description":"HOVER"}`), http.StatusBadRequest)
-	want := []FieldError{{Field: "description", Reason: "invalid_description", Message: `must be CLICK or VIEW, got "HOVER"`}}
+	want := []event.FieldError{{Field: "description", Reason: "invalid_description", Message: `must be CLICK or VIEW, got "HOVER"`}}
 	if diff := cmp.Diff(want, p.Errors); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
@@ -293,8 +297,8 @@ func TestRoutes(t *testing.T) {
 		allow        string
 	}{
 		{http.MethodGet, "/nope", http.StatusNotFound, ""},
-		{http.MethodGet, "/track", http.StatusMethodNotAllowed, "POST, OPTIONS"},
-		{http.MethodPut, "/track", http.StatusMethodNotAllowed, "POST, OPTIONS"},
+		{http.MethodGet, "/track", http.StatusMethodNotAllowed, "OPTIONS, POST"},
+		{http.MethodPut, "/track", http.StatusMethodNotAllowed, "OPTIONS, POST"},
 		{http.MethodPost, "/", http.StatusMethodNotAllowed, "GET, HEAD"},
 	}
 	for _, tt := range tests {
@@ -331,7 +335,7 @@ func TestStoreFailuresDoNotLeak(t *testing.T) {
 		status     int
 		retryAfter bool
 	}{
-		{"unavailable", errors.Join(ErrUnavailable, errors.New(secret)), http.StatusServiceUnavailable, true},
+		{"unavailable", errors.Join(store.ErrUnavailable, errors.New(secret)), http.StatusServiceUnavailable, true},
 		{"internal", errors.New(secret), http.StatusInternalServerError, false},
 	}
 	for _, tt := range tests {
@@ -402,7 +406,7 @@ func TestTrackCloudEvents(t *testing.T) {
 			t.Parallel()
 			store := &fakeStore{}
 			ids := readIDs(t, serve(newTestHandler(store), ceRequest(t, mode, newCloudEvent(t, "ce-1", data))))
-			want := Event{ID: "https://shop.example/pages ce-1", Retryable: true, Source: "https://shop.example/pages",
+			want := event.Event{ID: "https://shop.example/pages ce-1", Retryable: true, Source: "https://shop.example/pages",
 				Username: "Jane", Target: "https://shop.example/p/1", Description: "CLICK",
 				OccurredAt: time.Date(2026, 5, 4, 11, 0, 0, 0, time.UTC), ReceivedAt: testNow}
 			if diff := cmp.Diff([]string{want.ID}, ids); diff != "" {

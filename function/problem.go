@@ -2,19 +2,27 @@ package function
 
 import (
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+
+	"tracker/function/event"
+	"tracker/function/store"
 )
 
+// This file is the one place where errors become HTTP answers: the event
+// decoders' and the store's typed errors, and the API's own refusals.
+
 // apiError is a failure the client is told about. It is the one type that
-// carries an HTTP status; writeError turns it into problem+json.
+// carries an HTTP status; writeProblem turns it into problem+json.
 type apiError struct {
 	// Status is the HTTP status code.
 	Status int
 	// Detail is a client-safe sentence; never a driver's error text.
 	Detail string
-	// Errors lists per-field problems, for 400.
-	Errors []FieldError
+	// Errors lists per-field problems, for 400 and 403.
+	Errors []event.FieldError
 	// Allow is the Allow header of a 405.
 	Allow string
 	// RetryAfter, in seconds, is sent with 503.
@@ -23,25 +31,49 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Detail }
 
-func invalid(detail string, errs []FieldError) *apiError {
-	return &apiError{Status: http.StatusBadRequest, Detail: detail, Errors: errs}
-}
-
 func unavailable(detail string, retryAfter int) *apiError {
 	return &apiError{Status: http.StatusServiceUnavailable, Detail: detail, RetryAfter: retryAfter}
 }
 
-// problem is an RFC 9457 problem details body with an errors extension.
-type problem struct {
-	Type   string       `json:"type"`
-	Title  string       `json:"title"`
-	Status int          `json:"status"`
-	Detail string       `json:"detail,omitempty"`
-	Errors []FieldError `json:"errors,omitempty"`
+// problemOf turns an error of a request into what the client is told,
+// and logs what only the operator may see. events is how many events the
+// request carried, for the log.
+func problemOf(log *slog.Logger, r *http.Request, err error, events int) *apiError {
+	var (
+		apiErr   *apiError
+		invalid  *event.InvalidError
+		tooMany  *event.TooManyError
+		answered *apiError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		answered = apiErr
+	case errors.As(err, &invalid):
+		answered = &apiError{Status: http.StatusBadRequest, Detail: invalid.Detail, Errors: invalid.Errors}
+	case errors.As(err, &tooMany):
+		answered = &apiError{Status: http.StatusRequestEntityTooLarge, Detail: tooMany.Error()}
+	case errors.Is(err, store.ErrUnavailable):
+		log.Warn("events not stored", "events", events, "error", err)
+		return unavailable("the events were not stored; retry later with the same ids", 1)
+	default:
+		log.Error("events not stored", "events", events, "error", err)
+		return &apiError{Status: http.StatusInternalServerError, Detail: "the events were not stored because of an internal error; retry later with the same ids"}
+	}
+	log.Debug("request rejected", "method", r.Method, "path", r.URL.Path, "status", answered.Status, "detail", answered.Detail)
+	return answered
 }
 
-// writeError writes e as application/problem+json.
-func writeError(w http.ResponseWriter, e *apiError) {
+// problem is an RFC 9457 problem details body with an errors extension.
+type problem struct {
+	Type   string             `json:"type"`
+	Title  string             `json:"title"`
+	Status int                `json:"status"`
+	Detail string             `json:"detail,omitempty"`
+	Errors []event.FieldError `json:"errors,omitempty"`
+}
+
+// writeProblem writes e as application/problem+json.
+func writeProblem(w http.ResponseWriter, e *apiError) {
 	h := w.Header()
 	if e.Allow != "" {
 		h.Set("Allow", e.Allow)

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"tracker/function"
+	"tracker/function/store"
 
 	"tracker/test/internal/harness"
 )
@@ -199,10 +200,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	started := time.Now()
-	root, err := findRoot()
-	if err != nil {
-		return err
-	}
+	root := harness.Root()
 	if opts.out == "" {
 		opts.out = filepath.Join(root, "BENCHMARKS.md")
 	}
@@ -253,11 +251,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := function.OpenStore(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	ceiling, err := store.Open(ctx, cfg.Store(), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return fmt.Errorf("open the ceiling's store: %w", err)
 	}
-	defer closeStore()
+	defer ceiling.Close()
 
 	var phases []phase
 	all := modes(opts.batch)
@@ -265,7 +263,7 @@ func run(ctx context.Context, args []string) error {
 		for _, size := range []int{1, opts.batch} {
 			dm := directMode(size)
 			logf("ceiling: %d event(s) per save, concurrency %d", size, c)
-			d := b.directPhase(ctx, store, dm, c, cfg.CassandraTimeout)
+			d := b.directPhase(ctx, ceiling, dm, c, cfg.CassandraTimeout)
 			phases = append(phases, d)
 			for _, m := range all {
 				if m.batch != size || !slices.Contains(opts.modes, m.name) {
@@ -320,7 +318,7 @@ func run(ctx context.Context, args []string) error {
 		if m.name == "plain" || m.name == "plain-batch" {
 			dm := directMode(m.batch)
 			logf("ceiling: open loop at %.0f saves/s of %d event(s)", rate, m.batch)
-			phases = append(phases, b.directOpenPhase(ctx, store, dm, rate, cfg.CassandraTimeout))
+			phases = append(phases, b.directOpenPhase(ctx, ceiling, dm, rate, cfg.CassandraTimeout))
 		}
 	}
 
@@ -370,17 +368,17 @@ func run(ctx context.Context, args []string) error {
 }
 
 // directPhase measures the ceiling: Store.Save from c goroutines.
-func (b *bench) directPhase(ctx context.Context, store function.Store, m mode, c int, timeout time.Duration) phase {
+func (b *bench) directPhase(ctx context.Context, ceiling *store.Store, m mode, c int, timeout time.Duration) phase {
 	var before, after cpuSnapshot
-	res := closedLoop(ctx, c, b.opts.warmup, b.opts.duration, directSender(store, b.events, m.batch, timeout), &b.ackDirect,
+	res := closedLoop(ctx, c, b.opts.warmup, b.opts.duration, directSender(ceiling, b.events, m.batch, timeout), &b.ackDirect,
 		b.marks(0, &before, &after))
 	return phase{kind: "direct", mode: m, conc: c, res: res, cpu: before.until(after)}
 }
 
 // directOpenPhase sends saves to the ceiling's Store at a fixed rate.
-func (b *bench) directOpenPhase(ctx context.Context, store function.Store, m mode, rate float64, timeout time.Duration) phase {
+func (b *bench) directOpenPhase(ctx context.Context, ceiling *store.Store, m mode, rate float64, timeout time.Duration) phase {
 	var before, after cpuSnapshot
-	res := openLoop(ctx, rate, b.opts.warmup, b.opts.openDuration, directSender(store, b.events, m.batch, timeout), &b.ackDirect,
+	res := openLoop(ctx, rate, b.opts.warmup, b.opts.openDuration, directSender(ceiling, b.events, m.batch, timeout), &b.ackDirect,
 		b.marks(0, &before, &after))
 	return phase{kind: "open", mode: m, rate: rate, res: res, cpu: before.until(after)}
 }
@@ -478,55 +476,16 @@ func functionEnv(o options, keyspace string, maxInflight int) []string {
 	)
 }
 
-// loadConfig reads the function's Config from env exactly as the function
-// does, by setting the variables in this process for the call.
+// loadConfig reads the function's Config from env (KEY=value pairs)
+// exactly as the function does.
 func loadConfig(env []string) (function.Config, error) {
-	own := map[string]bool{}
-	for _, name := range function.EnvNames() {
-		own[name] = true
-	}
-	var restore []func()
-	defer func() {
-		for _, f := range restore {
-			f()
-		}
-	}()
+	vars := map[string]string{}
 	for _, kv := range env {
 		name, value, _ := strings.Cut(kv, "=")
-		if !own[name] {
-			continue
-		}
-		old, had := os.LookupEnv(name)
-		restore = append(restore, func() {
-			if had {
-				os.Setenv(name, old)
-			} else {
-				os.Unsetenv(name)
-			}
-		})
-		os.Setenv(name, value)
+		vars[name] = value
 	}
-	cfg, _, err := function.LoadConfig()
+	cfg, _, err := function.LoadConfig(function.LookupIn(vars))
 	return cfg, err
-}
-
-// findRoot walks up from the working directory to the tracker module.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.HasPrefix(string(b), "module tracker\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the benchmark inside the tracker repository (cd test && go run ./bench)")
-		}
-		dir = parent
-	}
 }
 
 func loadAverage() string {

@@ -6,7 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tracker/function"
+	"tracker/function/event"
+	"tracker/function/store"
 )
 
 // mode is one input form of POST /track.
@@ -180,15 +181,15 @@ func httpSender(addr string, m mode, g *eventSource) sendFunc {
 // directSender returns the sendFunc of the ceiling: the same events as the
 // plain form, saved through the function's own Store with no HTTP, under
 // the same per-request deadline as the handler's.
-func directSender(store function.Store, g *eventSource, batch int, timeout time.Duration) sendFunc {
+func directSender(ceiling *store.Store, g *eventSource, batch int, timeout time.Duration) sendFunc {
 	return func(ctx context.Context, _ *worker) outcome {
 		first := g.take(batch)
 		now := time.Now().UTC()
 		occurred := now.Truncate(time.Millisecond)
-		events := make([]function.Event, batch)
+		events := make([]event.Event, batch)
 		for i := range events {
 			n := first + int64(i)
-			events[i] = function.Event{
+			events[i] = event.Event{
 				ID:          g.run + "-" + strconv.FormatInt(n, 10),
 				Retryable:   true,
 				Username:    username(n),
@@ -200,6 +201,6 @@ func directSender(store function.Store, g *eventSource, batch int, timeout time.
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		return outcome{events: batch, ok: store.Save(ctx, events) == nil}
+		return outcome{events: batch, ok: ceiling.Save(ctx, events) == nil}
 	}
 }

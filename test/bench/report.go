@@ -126,7 +126,7 @@ func (r report) render(b *strings.Builder) {
 	p("  shares the cores with what it measures). Every event has its own id")
 	p("  (plain events carry `id` and `timestamp`; CloudEvents `source`, `id` and `time`), and")
 	p("  they spread over %d users and %d targets.", users, targets)
-	p("- **Ceiling**: the same events saved by the function's own `Store` (`function.OpenStore`:")
+	p("- **Ceiling**: the same events saved by the function's own `Store` (`store.Open`:")
 	p("  the same gocql settings, statements, consistency and per-request deadline) from the same")
 	p("  number of goroutines, with no HTTP, decoding or validation, into a keyspace of its own.")
 	p("- **Closed loop**: c clients each send a request, wait for the answer, and send the next.")

@@ -1,10 +1,8 @@
 package manifests
 
 import (
-	"encoding"
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -54,26 +52,6 @@ func serviceLiteralEnv(svc *servingv1.Service) map[string]string {
 	return out
 }
 
-// configDefaults maps each variable of function.Config to its envconfig
-// default, and says which have one.
-func configDefaults() map[string]*string {
-	out := map[string]*string{}
-	t := reflect.TypeFor[function.Config]()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name := f.Tag.Get("envconfig")
-		if name == "" {
-			continue
-		}
-		if d, ok := f.Tag.Lookup("default"); ok {
-			out[name] = &d
-		} else {
-			out[name] = nil
-		}
-	}
-	return out
-}
-
 // checkServiceEnv checks the Service's environment against the function's
 // configuration contract: it sets only variables the function (or its
 // runtime) reads, each once; it sets every variable whose default is wrong
@@ -87,7 +65,6 @@ func checkServiceEnv(b *bundle) error {
 		return serviceError(b, "spec.template.spec.containers", "want 1 container")
 	}
 	known := append(function.EnvNames(), runtimeEnv...)
-	defaults := configDefaults()
 	var errs []error
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, serviceError(b, containerField+".env["+name+"]", format, args...))
@@ -151,7 +128,7 @@ func checkServiceEnv(b *bundle) error {
 		}
 		if why, ok := mustSetOnCluster[name]; ok {
 			bad(name, "missing; it must be set on a cluster: %s", why)
-		} else if defaults[name] == nil && !slices.Contains(emptyIsSafe, name) {
+		} else if _, ok := function.EnvDefault(name); !ok && !slices.Contains(emptyIsSafe, name) {
 			bad(name, "missing, and the function has no default for it")
 		}
 	}
@@ -206,77 +183,17 @@ func resolvedEnv(b *bundle) map[string]string {
 }
 
 // effectiveConfig is the function's configuration in the Service's pod:
-// the resolved environment decoded as envconfig decodes it (defaults from
-// the struct tags), then checked by the function's own Validate.
+// the resolved environment read by the function's own LoadConfig, which
+// Validate checks as well.
 func effectiveConfig(b *bundle) (function.Config, error) {
-	cfg, err := decodeConfig(resolvedEnv(b))
+	cfg, ignored, err := function.LoadConfig(function.LookupIn(resolvedEnv(b)))
 	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("the function rejects its configuration: %w", err)
 	}
+	if len(ignored) > 0 {
+		return cfg, fmt.Errorf("the function ignores %v: unresolved func templates", ignored)
+	}
 	return cfg, nil
-}
-
-// decodeConfig fills a function.Config from env and the envconfig default
-// tags, without touching the process environment (so tests can run in
-// parallel). It decodes the field types the Config uses; a new type must
-// be added here.
-func decodeConfig(env map[string]string) (function.Config, error) {
-	var cfg function.Config
-	v := reflect.ValueOf(&cfg).Elem()
-	t := v.Type()
-	var errs []error
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name := f.Tag.Get("envconfig")
-		if name == "" {
-			continue
-		}
-		s, ok := env[name]
-		if !ok {
-			if s, ok = f.Tag.Lookup("default"); !ok {
-				continue
-			}
-		}
-		if err := setField(v.Field(i), s); err != nil {
-			errs = append(errs, fmt.Errorf("%s: invalid value %q: %v", name, s, err))
-		}
-	}
-	return cfg, errors.Join(errs...)
-}
-
-// setField parses s into one Config field.
-func setField(f reflect.Value, s string) error {
-	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
-		return u.UnmarshalText([]byte(s))
-	}
-	if f.Type() == reflect.TypeFor[time.Duration]() {
-		d, err := time.ParseDuration(s)
-		f.SetInt(int64(d))
-		return err
-	}
-	switch f.Kind() {
-	case reflect.String:
-		f.SetString(s)
-	case reflect.Bool:
-		v, err := strconv.ParseBool(s)
-		f.SetBool(v)
-		return err
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		v, err := strconv.ParseInt(s, 10, 64)
-		f.SetInt(v)
-		return err
-	case reflect.Slice:
-		if f.Type().Elem().Kind() != reflect.String {
-			return fmt.Errorf("unsupported type %s", f.Type())
-		}
-		f.Set(reflect.ValueOf(strings.Split(s, ",")))
-	default:
-		return fmt.Errorf("unsupported type %s", f.Type())
-	}
-	return nil
 }
 
 // checkEffectiveConfig checks that the function accepts the configuration

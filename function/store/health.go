@@ -1,6 +1,7 @@
-package function
+package store
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 )
@@ -57,4 +58,34 @@ func (h *writeHealth) probe(now time.Time, check func() error) bool {
 		}
 	}()
 	return true
+}
+
+// Ready reports whether the store takes writes now: its session is open,
+// the driver sees at least one node up, and saves have not been failing
+// (see writeHealth). While they have, each call starts a probe: a read of
+// events_by_id at the configured consistency, the replicas and the path a
+// write takes.
+func (s *Store) Ready() bool {
+	if s.session.Closed() {
+		return false
+	}
+	up := false
+	for _, h := range s.session.GetHosts() {
+		if h.IsUp() {
+			up = true
+			break
+		}
+	}
+	if !up {
+		return false
+	}
+	if s.health.healthy() {
+		return true
+	}
+	s.health.probe(time.Now(), func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		defer cancel()
+		return s.query(ctx, s.session, s.stmts.probes[byID], "readiness probe").Exec()
+	})
+	return false
 }

@@ -1,4 +1,4 @@
-package function
+package event
 
 import (
 	"bytes"
@@ -6,42 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/google/uuid"
 )
 
-// plainEvent is the JSON form of one impression. Pointers tell a missing
-// field from an empty one.
-type plainEvent struct {
-	ID, Timestamp                 *string
-	Username, Target, Description *string
-}
-
-// slot names the fields of the plain form for decodeFlatObject.
-func (p *plainEvent) slot(name string) **string {
-	switch name {
-	case "id":
-		return &p.ID
-	case "timestamp":
-		return &p.Timestamp
-	case "username":
-		return &p.Username
-	case "target":
-		return &p.Target
-	case "description":
-		return &p.Description
-	}
-	return nil
-}
-
-// decodePlain reads the plain JSON form: one object or an array of them.
-// Every event is checked before any is returned, so a batch with one bad
-// event is rejected whole and names each bad index and field.
-func decodePlain(body []byte, now time.Time, maxEvents int) ([]Event, error) {
-	if err := checkBody(body); err != nil {
+// DecodePlain reads the plain JSON form: one object or an array of at
+// most maxEvents of them. Every event is checked before any is returned,
+// so a batch with one bad event is rejected whole and names each bad index
+// and field. now is when the request was read.
+func DecodePlain(body []byte, now time.Time, maxEvents int) ([]Event, error) {
+	if err := CheckBody(body); err != nil {
 		return nil, err
 	}
 	var fe fieldErrors
@@ -70,11 +46,11 @@ func decodePlainBatch(body []byte, now time.Time, maxEvents int) ([]Event, error
 	n := len(objs)
 	if !fast {
 		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, invalid("the body is not valid JSON", []FieldError{jsonFieldError(nil, err)})
+			return nil, invalid("the body is not valid JSON", []FieldError{JSONError(nil, err)})
 		}
 		n = len(raws)
 	}
-	if err := checkBatchSize(n, maxEvents); err != nil {
+	if err := CheckBatchSize(n, maxEvents); err != nil {
 		return nil, err
 	}
 	var (
@@ -89,17 +65,17 @@ func decodePlainBatch(body []byte, now time.Time, maxEvents int) ([]Event, error
 	}
 	for i := range events {
 		indexes[i] = i
-		var p plainEvent
+		var f fields
 		if fast {
-			objs[i].store(src, &vals[i], plainFields, p.slot)
-		} else if err := decodeFlatObject(raws[i], plainFields, p.slot); err != nil {
-			fe = append(fe, jsonFieldError(&indexes[i], err))
+			objs[i].store(src, &vals[i], plainFields, &f)
+		} else if err := decodeFlatObject(raws[i], plainFields, &f); err != nil {
+			fe = append(fe, JSONError(&indexes[i], err))
 			continue
 		}
-		buildPlainEvent(&fe, &indexes[i], &p, now, &events[i])
+		buildPlainEvent(&fe, &indexes[i], &f, now, &events[i])
 	}
 	if len(fe) > 0 {
-		return nil, invalid(fmt.Sprintf("%d of %d events are invalid; nothing was stored", countIndexes(fe), n), fe)
+		return nil, InvalidBatch("events", n, fe)
 	}
 	return events, nil
 }
@@ -107,49 +83,38 @@ func decodePlainBatch(body []byte, now time.Time, maxEvents int) ([]Event, error
 // decodePlainEvent decodes and validates one object into ev, adding every
 // problem to fe. It reports whether the event is valid.
 func decodePlainEvent(fe *fieldErrors, index *int, raw []byte, now time.Time, ev *Event) bool {
-	var p plainEvent
-	if err := decodeFlatObject(raw, plainFields, p.slot); err != nil {
-		*fe = append(*fe, jsonFieldError(index, err))
+	var f fields
+	if err := decodeFlatObject(raw, plainFields, &f); err != nil {
+		*fe = append(*fe, JSONError(index, err))
 		return false
 	}
-	return buildPlainEvent(fe, index, &p, now, ev)
+	return buildPlainEvent(fe, index, &f, now, ev)
 }
 
-// buildPlainEvent validates the decoded fields p into ev, adding every
+// buildPlainEvent validates the decoded fields f into ev, adding every
 // problem to fe. It reports whether the event is valid.
-func buildPlainEvent(fe *fieldErrors, index *int, p *plainEvent, now time.Time, ev *Event) bool {
+func buildPlainEvent(fe *fieldErrors, index *int, f *fields, now time.Time, ev *Event) bool {
 	before := len(*fe)
-	present := func(field string) bool {
-		switch field {
-		case "username":
-			return p.Username != nil
-		case "target":
-			return p.Target != nil
-		default:
-			return p.Description != nil
-		}
-	}
-	validateImpression(fe, index, deref(p.Username), deref(p.Target), deref(p.Description), present)
-
+	validateImpression(fe, index, f)
 	*ev = Event{
-		Username:    deref(p.Username),
-		Target:      deref(p.Target),
-		Description: deref(p.Description),
+		Username:    deref(f.Username),
+		Target:      deref(f.Target),
+		Description: deref(f.Description),
 		ReceivedAt:  now,
 	}
-	if p.ID != nil {
-		if why := checkID(*p.ID); why != "" {
+	if f.ID != nil {
+		if why := checkID(*f.ID); why != "" {
 			fe.add(index, "id", "invalid_id", "%s", why)
 		}
-		ev.ID, ev.Retryable = *p.ID, true
+		ev.ID, ev.Retryable = *f.ID, true
 	} else {
-		ev.ID = newID(now)
+		ev.ID = newID()
 	}
-	if p.Timestamp != nil {
-		t, err := time.Parse(time.RFC3339Nano, *p.Timestamp)
+	if f.Timestamp != nil {
+		t, err := time.Parse(time.RFC3339Nano, *f.Timestamp)
 		switch {
 		case err != nil:
-			fe.add(index, "timestamp", "invalid_timestamp", "must be an RFC 3339 time such as 2006-01-02T15:04:05Z, got %q", *p.Timestamp)
+			fe.add(index, "timestamp", "invalid_timestamp", "must be an RFC 3339 time such as 2006-01-02T15:04:05Z, got %q", *f.Timestamp)
 		case checkOccurredAt(t, now) != "":
 			fe.add(index, "timestamp", "invalid_timestamp", "%s", checkOccurredAt(t, now))
 		default:
@@ -159,55 +124,46 @@ func buildPlainEvent(fe *fieldErrors, index *int, p *plainEvent, now time.Time, 
 	return len(*fe) == before
 }
 
-// newID makes a server-side event id: a UUIDv7, ordered by time.
-func newID(now time.Time) string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		// NewV7 fails only when the system's random source does; a v4 from
-		// the same source would fail too, so fall back to the clock.
-		return fmt.Sprintf("t%d", now.UnixNano())
-	}
-	return id.String()
-}
-
-// checkBody rejects bodies that no decoder should see.
-func checkBody(body []byte) error {
+// CheckBody rejects bodies that no decoder should see: empty, or not
+// UTF-8.
+func CheckBody(body []byte) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalid("the body is empty", []FieldError{{Reason: "empty_body", Message: "send a JSON object or array"}})
 	}
 	if !utf8.Valid(body) {
-		return errInvalidUTF8
+		return ErrInvalidUTF8
 	}
 	return nil
 }
 
-var errInvalidUTF8 = invalid("the body is not valid UTF-8", []FieldError{{Reason: "invalid_utf8", Message: "the body must be UTF-8 encoded JSON"}})
+// ErrInvalidUTF8 rejects a body that is not UTF-8.
+var ErrInvalidUTF8 = invalid("the body is not valid UTF-8", []FieldError{{Reason: "invalid_utf8", Message: "the body must be UTF-8 encoded JSON"}})
 
-func checkBatchSize(n, maxEvents int) error {
+// CheckBatchSize rejects a batch of no events, or of more than maxEvents.
+func CheckBatchSize(n, maxEvents int) error {
 	switch {
 	case n == 0:
 		return invalid("the batch is empty", []FieldError{{Reason: "empty_batch", Message: "send at least one event"}})
 	case n > maxEvents:
-		return &apiError{Status: 413, Detail: fmt.Sprintf("the batch has %d events; at most %d are accepted in one request", n, maxEvents)}
+		return &TooManyError{Events: n, Max: maxEvents}
 	}
 	return nil
 }
 
 // decodeFlatObject reads one JSON object whose values are all strings, in
-// a single pass: slot returns where each of fields goes. Unknown and
+// a single pass, into f: names are the fields its form knows. Unknown and
 // repeated fields, values of another type and anything after the object
 // are errors that name the field. The common shape takes the fast path of
 // flatjson.go; the rest takes decodeFlatObjectGeneral.
-func decodeFlatObject(data []byte, fields []string, slot func(name string) **string) error {
-	if fastFlatObject(data, fields, slot) {
+func decodeFlatObject(data []byte, names []string, f *fields) error {
+	if fastFlatObject(data, names, f) {
 		return nil
 	}
-	return decodeFlatObjectGeneral(data, slot)
+	return decodeFlatObjectGeneral(data, names, f)
 }
 
-// decodeFlatObjectGeneral is decodeFlatObject by encoding/json's tokens;
-// slot returns nil for an unknown field.
-func decodeFlatObjectGeneral(data []byte, slot func(name string) **string) error {
+// decodeFlatObjectGeneral is decodeFlatObject by encoding/json's tokens.
+func decodeFlatObjectGeneral(data []byte, names []string, f *fields) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {
@@ -222,10 +178,10 @@ func decodeFlatObjectGeneral(data []byte, slot func(name string) **string) error
 			return err
 		}
 		name, _ := tok.(string)
-		p := slot(name)
-		if p == nil {
+		if !slices.Contains(names, name) {
 			return &decodeError{Field: name, Reason: "unknown_field", Message: "is not a known field"}
 		}
+		p := f.slot(name)
 		if *p != nil {
 			return &decodeError{Field: name, Reason: "duplicate_field", Message: "appears more than once"}
 		}
@@ -275,8 +231,9 @@ func describeToken(tok json.Token) string {
 	return "an unknown value"
 }
 
-// jsonFieldError turns an encoding/json error into a client-safe FieldError.
-func jsonFieldError(index *int, err error) FieldError {
+// JSONError turns an encoding/json error, or a decoding error of this
+// package, into a client-safe FieldError.
+func JSONError(index *int, err error) FieldError {
 	var decErr *decodeError
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
@@ -302,21 +259,4 @@ func firstByte(b []byte) byte {
 		return 0
 	}
 	return b[0]
-}
-
-func countIndexes(fe fieldErrors) int {
-	seen := map[int]bool{}
-	for _, e := range fe {
-		if e.Index != nil {
-			seen[*e.Index] = true
-		}
-	}
-	return len(seen)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -1,4 +1,4 @@
-package function
+package event
 
 import (
 	"encoding/json"
@@ -11,20 +11,11 @@ import (
 // absent.
 type flatResult map[string]string
 
-func plainResult(p plainEvent) flatResult {
+// resultOf lists the fields of f that the form of names knows.
+func resultOf(f fields, names []string) flatResult {
 	r := flatResult{}
-	for _, name := range plainFields {
-		if v := *p.slot(name); v != nil {
-			r[name] = *v
-		}
-	}
-	return r
-}
-
-func ceDataResult(d ceData) flatResult {
-	r := flatResult{}
-	for _, name := range ceDataFields {
-		if v := *d.slot(name); v != nil {
+	for _, name := range names {
+		if v := *f.slot(name); v != nil {
 			r[name] = *v
 		}
 	}
@@ -65,28 +56,18 @@ func FuzzFlatJSONAgrees(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var fastP, generalP plainEvent
-		if fastFlatObject(data, plainFields, fastP.slot) {
-			if err := decodeFlatObjectGeneral(data, generalP.slot); err != nil {
-				t.Fatalf("fast path accepted %q, the general path says %v", data, err)
+		for _, names := range [][]string{plainFields, ceDataFields} {
+			var fast, general fields
+			if fastFlatObject(data, names, &fast) {
+				if err := decodeFlatObjectGeneral(data, names, &general); err != nil {
+					t.Fatalf("fast path accepted %q with fields %v, the general path says %v", data, names, err)
+				}
+				if diff := cmp.Diff(resultOf(general, names), resultOf(fast, names)); diff != "" {
+					t.Fatalf("%q with fields %v (-general +fast):\n%s", data, names, diff)
+				}
+			} else if fast != (fields{}) {
+				t.Fatalf("fast path declined %q with fields %v but set %v", data, names, resultOf(fast, names))
 			}
-			if diff := cmp.Diff(plainResult(generalP), plainResult(fastP)); diff != "" {
-				t.Fatalf("%q (-general +fast):\n%s", data, diff)
-			}
-		} else if fastP != (plainEvent{}) {
-			t.Fatalf("fast path declined %q but set %v", data, plainResult(fastP))
-		}
-
-		var fastD, generalD ceData
-		if fastFlatObject(data, ceDataFields, fastD.slot) {
-			if err := decodeFlatObjectGeneral(data, generalD.slot); err != nil {
-				t.Fatalf("fast path accepted %q as CloudEvent data, the general path says %v", data, err)
-			}
-			if diff := cmp.Diff(ceDataResult(generalD), ceDataResult(fastD)); diff != "" {
-				t.Fatalf("%q as CloudEvent data (-general +fast):\n%s", data, diff)
-			}
-		} else if fastD != (ceData{}) {
-			t.Fatalf("fast path declined %q as CloudEvent data but set %v", data, ceDataResult(fastD))
 		}
 
 		objs, ok := fastFlatArray(data, plainFields)
@@ -102,12 +83,12 @@ func FuzzFlatJSONAgrees(f *testing.F) {
 		}
 		src := string(data)
 		for i := range objs {
-			var fast, general plainEvent
-			objs[i].store(src, new([maxFlatFields]string), plainFields, fast.slot)
-			if err := decodeFlatObjectGeneral(raws[i], general.slot); err != nil {
+			var fast, general fields
+			objs[i].store(src, new([maxFlatFields]string), plainFields, &fast)
+			if err := decodeFlatObjectGeneral(raws[i], plainFields, &general); err != nil {
 				t.Fatalf("array %q, element %d: fast path accepted it, the general path says %v", data, i, err)
 			}
-			if diff := cmp.Diff(plainResult(general), plainResult(fast)); diff != "" {
+			if diff := cmp.Diff(resultOf(general, plainFields), resultOf(fast, plainFields)); diff != "" {
 				t.Fatalf("array %q, element %d (-general +fast):\n%s", data, i, diff)
 			}
 		}
@@ -133,8 +114,8 @@ func TestFlatJSONTakesTheCommonShape(t *testing.T) {
 		{`{"username":"x"} {}`, false},
 		{"{\"username\":\"\xff\"}", false},
 	} {
-		var p plainEvent
-		if got := fastFlatObject([]byte(tc.in), plainFields, p.slot); got != tc.fast {
+		var f fields
+		if got := fastFlatObject([]byte(tc.in), plainFields, &f); got != tc.fast {
 			t.Errorf("fastFlatObject(%q): got %v, want %v", tc.in, got, tc.fast)
 		}
 	}
@@ -156,26 +137,22 @@ func TestFlatJSONTakesTheCommonShape(t *testing.T) {
 	}
 }
 
-// TestFlatFieldsMatchSlots keeps the field lists of the fast path equal to
-// the fields the slot methods know.
+// TestFlatFieldsMatchSlots keeps the field lists of the forms within the
+// fields that slot knows.
 func TestFlatFieldsMatchSlots(t *testing.T) {
 	t.Parallel()
-	var p plainEvent
-	var d ceData
-	for _, name := range plainFields {
-		if p.slot(name) == nil {
-			t.Errorf("plainFields names %q, which plainEvent.slot does not know", name)
-		}
-	}
-	for _, name := range ceDataFields {
-		if d.slot(name) == nil {
-			t.Errorf("ceDataFields names %q, which ceData.slot does not know", name)
+	var f fields
+	for _, names := range [][]string{plainFields, ceDataFields} {
+		for _, name := range names {
+			if f.slot(name) == nil {
+				t.Errorf("a form names %q, which fields.slot does not know", name)
+			}
 		}
 	}
 	if got, want := len(plainFields), 5; got != want {
-		t.Errorf("plainFields: got %d fields, want %d (every field of plainEvent)", got, want)
+		t.Errorf("plainFields: got %d fields, want %d (every field of the plain form)", got, want)
 	}
 	if got, want := len(ceDataFields), 3; got != want {
-		t.Errorf("ceDataFields: got %d fields, want %d (every field of ceData)", got, want)
+		t.Errorf("ceDataFields: got %d fields, want %d (username, target, description)", got, want)
 	}
 }

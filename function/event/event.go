@@ -1,4 +1,9 @@
-package function
+// Package event is what the tracker accepts: the validated Event, and one
+// decoder per input form (a plain JSON object or batch; a CloudEvent in
+// binary, structured or batch mode) that ends in it. Decoders return an
+// *InvalidError that names every bad field, or a *TooManyError; they know
+// nothing of HTTP statuses or of storage.
+package event
 
 import (
 	"fmt"
@@ -7,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Limits of an event's fields; they are part of the API contract.
@@ -34,36 +41,44 @@ type Event struct {
 	// Source is the CloudEvent source; empty for the plain JSON form.
 	Source string
 	// OccurredAt is the client's time of the impression; zero when the
-	// client gave none (the store then decides, see Store).
+	// client gave none (the store then decides when it occurred).
 	OccurredAt time.Time
 	// ReceivedAt is when this function read the request.
 	ReceivedAt time.Time
 }
 
-// FieldError is one reason an event was rejected.
-type FieldError struct {
-	// Index is the event's position in a batch; nil for a single event.
-	Index *int `json:"index,omitempty"`
-	// Field names the offending JSON field or CloudEvents attribute.
-	Field string `json:"field"`
-	// Reason is a short snake_case code, stable for clients and logs.
-	Reason string `json:"reason"`
-	// Message explains the problem to a person.
-	Message string `json:"message"`
+// fields is the decoded JSON of an event object, the plain form's or a
+// CloudEvent's data: each field's value, nil when it was absent. One input
+// form knows a subset of them (plainFields, ceDataFields).
+type fields struct {
+	ID, Timestamp                 *string
+	Username, Target, Description *string
 }
 
-// fieldErrors collects FieldErrors of one request.
-type fieldErrors []FieldError
-
-func (fe *fieldErrors) add(index *int, field, reason, format string, args ...any) {
-	*fe = append(*fe, FieldError{Index: index, Field: field, Reason: reason, Message: fmt.Sprintf(format, args...)})
+// slot is where the value of the field name goes; nil for a name no form
+// knows.
+func (f *fields) slot(name string) **string {
+	switch name {
+	case "id":
+		return &f.ID
+	case "timestamp":
+		return &f.Timestamp
+	case "username":
+		return &f.Username
+	case "target":
+		return &f.Target
+	case "description":
+		return &f.Description
+	}
+	return nil
 }
 
-// validateImpression checks the three impression fields. It is shared by
-// every input form.
-func validateImpression(fe *fieldErrors, index *int, username, target, description string, present func(string) bool) {
+// validateImpression checks the three impression fields of f. It is
+// shared by every input form.
+func validateImpression(fe *fieldErrors, index *int, f *fields) {
+	username, target, description := deref(f.Username), deref(f.Target), deref(f.Description)
 	switch {
-	case !present("username"):
+	case f.Username == nil:
 		fe.add(index, "username", "missing_field", "is required")
 	case username == "":
 		fe.add(index, "username", "empty_username", "must not be empty")
@@ -74,7 +89,7 @@ func validateImpression(fe *fieldErrors, index *int, username, target, descripti
 	}
 
 	switch {
-	case !present("target"):
+	case f.Target == nil:
 		fe.add(index, "target", "missing_field", "is required")
 	case len(target) > maxTargetBytes:
 		fe.add(index, "target", "target_too_long", "must be at most %d bytes, got %d", maxTargetBytes, len(target))
@@ -85,7 +100,7 @@ func validateImpression(fe *fieldErrors, index *int, username, target, descripti
 	}
 
 	switch {
-	case !present("description"):
+	case f.Description == nil:
 		fe.add(index, "description", "missing_field", "is required")
 	case description != "CLICK" && description != "VIEW":
 		fe.add(index, "description", "invalid_description", "must be CLICK or VIEW, got %q", description)
@@ -128,4 +143,51 @@ func checkOccurredAt(t, now time.Time) string {
 		return fmt.Sprintf("must not be before 1970, got %s", t.Format(time.RFC3339))
 	}
 	return ""
+}
+
+// newID makes a server-side event id: a UUIDv7, ordered by time. Since Go
+// 1.24 crypto/rand, its random source, never fails.
+func newID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Check reports every rule of the API that ev breaks, as of now: each
+// decoder returns only events that break none, which the fuzz tests hold
+// them to. A client id must be a valid id; a CloudEvent's key starts with
+// its source; a server-made id is a UUIDv7.
+func (ev *Event) Check(now time.Time) []FieldError {
+	var fe fieldErrors
+	validateImpression(&fe, nil, &fields{Username: &ev.Username, Target: &ev.Target, Description: &ev.Description})
+	for field, s := range map[string]string{"id": ev.ID, "username": ev.Username, "target": ev.Target, "description": ev.Description, "source": ev.Source} {
+		if !utf8.ValidString(s) {
+			fe.add(nil, field, "invalid_utf8", "must be valid UTF-8")
+		}
+	}
+	switch {
+	case !ev.Retryable:
+		if u, err := uuid.Parse(ev.ID); err != nil || u.Version() != 7 {
+			fe.add(nil, "id", "invalid_id", "a server-made id must be a UUIDv7, got %q", ev.ID)
+		}
+	case ev.Source == "":
+		if why := checkID(ev.ID); why != "" {
+			fe.add(nil, "id", "invalid_id", "%s", why)
+		}
+	case !strings.HasPrefix(ev.ID, ev.Source+" "):
+		fe.add(nil, "id", "invalid_id", "a CloudEvent key must start with its source %q, got %q", ev.Source, ev.ID)
+	}
+	if !ev.OccurredAt.IsZero() {
+		if why := checkOccurredAt(ev.OccurredAt, now); why != "" {
+			fe.add(nil, "timestamp", "invalid_timestamp", "%s", why)
+		} else if ev.OccurredAt.Location() != time.UTC {
+			fe.add(nil, "timestamp", "invalid_timestamp", "must be in UTC, got %s", ev.OccurredAt)
+		}
+	}
+	return fe
 }

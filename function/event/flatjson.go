@@ -1,19 +1,19 @@
-package function
+package event
 
 import "unicode/utf8"
 
 // This file is the fast path of decoding: it reads the common shape of an
 // event object, or an array of them, in one pass over the bytes, without
-// encoding/json's token machinery (which cost half of a request's CPU
-// before Cassandra, and about a hundred allocations per event). It accepts
+// encoding/json's token machinery and its allocation per token
+// (BenchmarkDecodePlain and BENCHMARKS.md show the difference). It accepts
 // only input whose meaning is plain: objects of known, distinct fields
 // whose values are strings without escape sequences. For anything else it
 // reports false and sets nothing, and the general path (json.Decoder)
 // decodes the input and names the problem, so that clients get the same
 // answers either way; FuzzFlatJSONAgrees checks that the two agree.
 
-// plainFields are the fields plainEvent.slot knows; ceDataFields those of
-// ceData.slot.
+// plainFields are the fields of the plain form; ceDataFields those of a
+// CloudEvent's data, whose id and time are the CloudEvent's own.
 var (
 	plainFields  = []string{"id", "timestamp", "username", "target", "description"}
 	ceDataFields = []string{"username", "target", "description"}
@@ -30,15 +30,15 @@ type flatObject struct {
 }
 
 // fastFlatObject decodes data, one object and nothing after it but white
-// space, into the slots of fields. It reports whether it could; when not,
-// it set nothing.
-func fastFlatObject(data []byte, fields []string, slot func(name string) **string) bool {
-	obj, end, ok := scanFlatObject(data, skipSpace(data, 0), fields)
+// space, into f, knowing the fields names. It reports whether it could;
+// when not, it set nothing.
+func fastFlatObject(data []byte, names []string, f *fields) bool {
+	obj, end, ok := scanFlatObject(data, skipSpace(data, 0), names)
 	if !ok || skipSpace(data, end) != len(data) {
 		return false
 	}
 	if obj.set != 0 {
-		obj.store(string(data), new([maxFlatFields]string), fields, slot)
+		obj.store(string(data), new([maxFlatFields]string), names, f)
 	}
 	return true
 }
@@ -46,7 +46,7 @@ func fastFlatObject(data []byte, fields []string, slot func(name string) **strin
 // fastFlatArray reads data, a JSON array of such objects and nothing after
 // it but white space. It reports false when any part of data is outside
 // the fast path's shape.
-func fastFlatArray(data []byte, fields []string) ([]flatObject, bool) {
+func fastFlatArray(data []byte, names []string) ([]flatObject, bool) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '[' {
 		return nil, false
@@ -57,7 +57,7 @@ func fastFlatArray(data []byte, fields []string) ([]flatObject, bool) {
 		return out, skipSpace(data, i+1) == len(data)
 	}
 	for {
-		obj, end, ok := scanFlatObject(data, i, fields)
+		obj, end, ok := scanFlatObject(data, i, names)
 		if !ok {
 			return nil, false
 		}
@@ -80,22 +80,22 @@ func fastFlatArray(data []byte, fields []string) ([]flatObject, bool) {
 	}
 }
 
-// store points the slot of each present field at its value in vals. The
-// values are substrings of src, the input as a string, so that all of them
-// share one allocation.
-func (o *flatObject) store(src string, vals *[maxFlatFields]string, fields []string, slot func(name string) **string) {
-	for k, name := range fields {
+// store points each present field of f at its value in vals. The values
+// are substrings of src, the input as a string, so that all of them share
+// one allocation.
+func (o *flatObject) store(src string, vals *[maxFlatFields]string, names []string, f *fields) {
+	for k, name := range names {
 		if o.set&(1<<k) != 0 {
 			vals[k] = src[o.bounds[k][0]:o.bounds[k][1]]
-			*slot(name) = &vals[k]
+			*f.slot(name) = &vals[k]
 		}
 	}
 }
 
 // scanFlatObject reads the object that starts at data[i] and returns where
 // its values lie and the index just after it.
-func scanFlatObject(data []byte, i int, fields []string) (obj flatObject, end int, ok bool) {
-	if len(fields) > maxFlatFields || i >= len(data) || data[i] != '{' {
+func scanFlatObject(data []byte, i int, names []string) (obj flatObject, end int, ok bool) {
+	if len(names) > maxFlatFields || i >= len(data) || data[i] != '{' {
 		return obj, 0, false
 	}
 	i = skipSpace(data, i+1)
@@ -107,7 +107,7 @@ func scanFlatObject(data []byte, i int, fields []string) (obj flatObject, end in
 		if !ok {
 			return obj, 0, false
 		}
-		k := fieldIndex(fields, data[ks:ke])
+		k := fieldIndex(names, data[ks:ke])
 		if k < 0 || obj.set&(1<<k) != 0 {
 			return obj, 0, false // unknown or repeated: the general path names it
 		}
@@ -160,8 +160,8 @@ func scanString(data []byte, i int) (start, end int, ok bool) {
 	return 0, 0, false
 }
 
-func fieldIndex(fields []string, name []byte) int {
-	for k, f := range fields {
+func fieldIndex(names []string, name []byte) int {
+	for k, f := range names {
 		if f == string(name) {
 			return k
 		}

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+)
+
+// Consistency is a Cassandra consistency level; its text form is the CQL
+// name (LOCAL_QUORUM, ONE, ...).
+type Consistency = gocql.Consistency
+
+// Config is what the store needs to reach Cassandra and lay out its
+// tables, and nothing else. The function fills it from its environment.
+type Config struct {
+	// Hosts are the contact points, host or host:port.
+	Hosts []string
+	// Keyspace holds the event tables.
+	Keyspace string
+	// Consistency is the consistency level of every write and read.
+	Consistency Consistency
+	// LocalDC, when set, keeps queries in this data center.
+	LocalDC string
+	// Username and Password enable password authentication when the
+	// username is set.
+	Username, Password string
+	// Timeout bounds one query, including the driver's wait for a
+	// connection.
+	Timeout time.Duration
+	// ConnectTimeout bounds one attempt to open a connection.
+	ConnectTimeout time.Duration
+	// SchemaCreate creates the keyspace and tables when they are missing.
+	SchemaCreate bool
+	// Replication is the CQL replication map of a keyspace it creates.
+	Replication string
+}
+
+// serialConsistency is the consistency of the Paxos round of a claim
+// (claim.go): within the local data center when writes are.
+func (c Config) serialConsistency() gocql.Consistency {
+	switch c.Consistency {
+	case gocql.LocalQuorum, gocql.LocalOne:
+		return gocql.LocalSerial
+	}
+	if c.LocalDC != "" {
+		return gocql.LocalSerial
+	}
+	return gocql.Serial
+}

@@ -1,0 +1,90 @@
+// Package store writes validated events to Apache Cassandra through one
+// long-lived gocql session: three tables per event (schema.go), written by
+// a pool of writer goroutines (writers.go), with a lightweight transaction
+// for events that carry an id but no time (claim.go), and a readiness that
+// follows whether writes go through (health.go). Its errors are typed
+// (ErrUnavailable); it knows nothing of HTTP or of the function's
+// configuration.
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"tracker/function/event"
+)
+
+// Store writes events durably. Open makes one; it is safe for concurrent
+// use.
+type Store struct {
+	cfg     Config
+	log     *slog.Logger
+	session *gocql.Session
+	stmts   statements
+
+	// queue hands statements to the writers; it is unbuffered, so a
+	// statement is either taken by a writer or still with its request.
+	queue    chan statement
+	health   writeHealth
+	quit     chan struct{}
+	quitOnce sync.Once
+}
+
+// Save stores every event and returns nil only when each one has been
+// acknowledged at the configured consistency. Saving the same event again
+// (same ID) leaves the stored rows as they were: one per table. An event
+// with a zero OccurredAt takes the time it was first stored with, or its
+// ReceivedAt when it is new.
+//
+// Every row of every event is written concurrently by the writers; the
+// first failure cancels the rest and is returned, marked ErrUnavailable
+// when a retry may cure it. ctx's deadline bounds the whole save, waiting
+// for a writer included.
+func (s *Store) Save(ctx context.Context, events []event.Event) error {
+	err := s.save(ctx, events)
+	switch {
+	case err == nil:
+		s.health.succeeded()
+	case errors.Is(ctx.Err(), context.Canceled):
+		// A client that went away says nothing about Cassandra.
+	case errors.Is(err, ErrUnavailable):
+		s.health.failed()
+	}
+	return err
+}
+
+func (s *Store) save(ctx context.Context, events []event.Event) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	times, err := s.resolveTimes(ctx, s.session, events)
+	if err != nil {
+		return classify(err)
+	}
+	w := &saveWait{cancel: cancel}
+events:
+	for i := range events {
+		t := givenTimes(&events[i])
+		if times != nil {
+			t = times[i]
+		}
+		rows := rowsOf(&events[i], t.occurred, t.received)
+		for table, values := range rows {
+			if table == byID && t.byIDWritten {
+				continue
+			}
+			if !s.submit(ctx, w, s.stmts.inserts[table], values) {
+				break events
+			}
+		}
+	}
+	w.wg.Wait()
+	return classify(w.first())
+}
+
+func (s *Store) query(ctx context.Context, session *gocql.Session, stmt string, args ...any) *gocql.Query {
+	return session.Query(stmt, args...).Idempotent(true).WithContext(ctx)
+}
