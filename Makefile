@@ -33,19 +33,24 @@ cassandra:
 cassandra-stop:
 	cassandra/local.sh stop
 
-# make fuzz runs each fuzz target of the decoders for FUZZTIME (go test
-# takes one target at a time); .ci/run runs it. make test runs their seed
-# corpora (function/testdata/fuzz) as ordinary tests. Go 1.26's fuzzing
-# coordinator can fail a run with a bare "context deadline exceeded" as
-# FUZZTIME ends (go.dev/issue/75804, fixed in Go 1.27); that failure, with
-# no failing input written, is reported and not counted.
+# make fuzz runs each fuzz target for FUZZTIME (go test takes one target
+# at a time): the decoders through the handler, and the fast JSON path
+# against the general one. .ci/run runs it. make test runs their seed
+# corpora (function/testdata/fuzz, and the seeds in the code) as ordinary
+# tests. Go 1.26's fuzzing coordinator can fail a run with a bare "context
+# deadline exceeded" as FUZZTIME ends (go.dev/issue/75804, fixed in Go
+# 1.27); that failure, with no failing input written, is reported and not
+# counted.
 FUZZTIME ?= 20s
-FUZZ_TARGETS := FuzzPlainObject FuzzPlainBatch FuzzStructuredCloudEvent FuzzCloudEventsBatch FuzzBinaryCloudEvent
+# package:target
+FUZZ_TARGETS := ./function/:FuzzPlainObject ./function/:FuzzPlainBatch ./function/:FuzzStructuredCloudEvent \
+	./function/:FuzzCloudEventsBatch ./function/:FuzzBinaryCloudEvent ./function/event/:FuzzFlatJSONAgrees
 
 fuzz:
 	out="$$(mktemp)"; trap 'rm -f "$$out"' EXIT; \
-	for target in $(FUZZ_TARGETS); do \
-		if go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./function/ 2>&1 | tee "$$out"; then \
+	for entry in $(FUZZ_TARGETS); do \
+		pkg="$${entry%%:*}"; target="$${entry#*:}"; \
+		if go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s "$$pkg" 2>&1 | tee "$$out"; then \
 			continue; \
 		fi; \
 		if grep -qx '    context deadline exceeded' "$$out" && ! grep -q 'Failing input written' "$$out"; then \
