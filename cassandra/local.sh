@@ -3,7 +3,9 @@
 # Docker: the server jars come from Maven Central (pom.xml next to this
 # script) and run straight under Java 17 on 127.0.0.1.
 #
-# Everything it creates lives in .local/ next to this script (git-ignored):
+# The JVM options that do not depend on the node are in jvm17.options next
+# to this script. Everything it creates lives in .local/ next to this script
+# (git-ignored):
 #   lib/   cassandra-all and its runtime dependencies (kept between runs)
 #   bin/   cqlping, the readiness probe built from ./cqlping
 #   conf/  cassandra.yaml rendered from ./cassandra.yaml, plus ./logback.xml
@@ -69,10 +71,10 @@ console_log="$log_dir/console.log"
 cqlping="$bin_dir/cqlping"
 
 # First entry of CASSANDRA_HOSTS (comma or space separated), port 9042 if absent.
-first_host="${CASSANDRA_HOSTS:-127.0.0.1:9042}"
-first_host="${first_host%%,*}"
-first_host="${first_host// /}"
-[[ -n "$first_host" ]] || die "CASSANDRA_HOSTS is empty"
+# (The function reads the list the same way.)
+hosts="${CASSANDRA_HOSTS:-}"
+read -r first_host _ <<<"${hosts//,/ }"
+first_host="${first_host:-127.0.0.1:9042}"
 if [[ "$first_host" == *:* ]]; then
 	cql_host="${first_host%:*}"
 	cql_port="${first_host##*:}"
@@ -275,57 +277,14 @@ cmd_start() {
 		heap="${CASSANDRA_HEAP:-1G}"
 		read -r -a extra_opts <<<"${CASSANDRA_JVM_OPTS:-}"
 
+		# The node's own options; the fixed ones are in jvm17.options.
 		jvm_opts=(
+			"@$here/jvm17.options"
 			# Heap, fixed size as Cassandra recommends.
 			"-Xms$heap" "-Xmx$heap"
-			# From Cassandra 5.0 conf/jvm-server.options.
-			-ea -da:net.openhft...
-			-XX:+UseThreadPriorities
-			-XX:+HeapDumpOnOutOfMemoryError "-XX:HeapDumpPath=$log_dir"
+			"-XX:HeapDumpPath=$log_dir"
 			"-XX:ErrorFile=$log_dir/hs_err_%p.log"
-			-XX:+CrashOnOutOfMemoryError
-			-Xss256k
-			# (-XX:+AlwaysPreTouch left out: faulting in the whole heap up
-			# front costs seconds per start and buys nothing on a dev node.)
-			-XX:+UseTLAB -XX:+ResizeTLAB -XX:+UseNUMA
-			-XX:+PerfDisableSharedMem
-			-Djava.net.preferIPv4Stack=true
-			# From Cassandra 5.0 conf/jvm17-server.options: G1 ...
-			-XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1
-			-XX:G1HeapRegionSize=16m -XX:G1RSetUpdatingPauseTimePercent=5
-			-XX:MaxGCPauseMillis=300 -XX:InitiatingHeapOccupancyPercent=70
-			# ... JPMS ...
-			-Djdk.attach.allowAttachSelf=true
-			--add-exports java.base/jdk.internal.misc=ALL-UNNAMED
-			--add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
-			--add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
-			--add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
-			--add-exports java.sql/java.sql=ALL-UNNAMED
-			--add-exports java.base/java.lang.ref=ALL-UNNAMED
-			--add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
-			--add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
-			--add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
-			--add-opens java.base/java.lang.module=ALL-UNNAMED
-			--add-opens java.base/jdk.internal.loader=ALL-UNNAMED
-			--add-opens java.base/jdk.internal.ref=ALL-UNNAMED
-			--add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
-			--add-opens java.base/jdk.internal.math=ALL-UNNAMED
-			--add-opens java.base/jdk.internal.module=ALL-UNNAMED
-			--add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
-			--add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
-			--add-opens java.base/sun.nio.ch=ALL-UNNAMED
-			--add-opens java.base/java.io=ALL-UNNAMED
-			--add-opens java.base/java.lang.reflect=ALL-UNNAMED
-			--add-opens jdk.compiler/com.sun.tools.javac=ALL-UNNAMED
-			--add-opens java.base/java.lang=ALL-UNNAMED
-			--add-opens java.base/java.util=ALL-UNNAMED
-			# ... and Netty.
-			-Dio.netty.tryReflectionSetAccessible=true
-			-Dio.netty.allocator.useCacheForAllThreads=true
-			-Dio.netty.allocator.maxOrder=11
-			# What bin/cassandra and cassandra-env.sh would add.
 			"-javaagent:$jamm"
-			-Dcassandra-foreground=yes
 			"-Dcassandra.storagedir=$data_dir"
 			"-Dcassandra.logdir=$log_dir"
 			"-Dlogback.configurationFile=$conf_dir/logback.xml"
@@ -334,8 +293,6 @@ cmd_start() {
 			-Dcassandra.skip_wait_for_gossip_to_settle=0
 			-Dcassandra.ring_delay_ms=1000
 			-Dcassandra.initial_token=0
-			# Nobody to tell about shutdown on a single node (default waits 2 s).
-			-Dcassandra.shutdown_announce_in_ms=0
 		)
 		if [[ "${CASSANDRA_UNSAFE_SYSTEM:-false}" == true ]]; then
 			jvm_opts+=(-Dcassandra.unsafesystem=true)
