@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"tracker/test/internal/harness"
 )
 
 // outcome is what one request (or one direct Save) did.
@@ -25,6 +26,8 @@ type worker struct {
 	buf     []byte
 	headers []header
 	conn    httpConn
+	// samples is the closed loop's index of this worker's samples.
+	samples int
 }
 
 func (w *worker) close() { w.conn.close() }
@@ -79,7 +82,7 @@ func (r loadResult) max() time.Duration {
 // included; the row check at the end compares it with Cassandra.
 type acked struct{ n atomic.Int64 }
 
-// maxRequestsPerWorker bounds every loop by count as well as by time.
+// maxRequestsPerWorker bounds the closed loop by count as well as by time.
 const maxRequestsPerWorker = 50_000_000
 
 // A closed loop's window must hold many rounds: with 256 batches of 100 in
@@ -113,35 +116,38 @@ func closedLoop(ctx context.Context, conc int, warmup, window time.Duration, sen
 		failedAll atomic.Int64
 		from, end atomic.Pointer[time.Time]
 		samples   = make([][]sample, conc)
-		wg        sync.WaitGroup
+		next      atomic.Int64
+		stop      = make(chan struct{})
+		finished  = make(chan struct{})
 	)
 	ctx, cancel := context.WithDeadline(ctx, begin.Add(maxWarmup+maxWindow+30*time.Second))
 	defer cancel()
-	for i := range conc {
-		wg.Add(1)
-		go func(out *[]sample) {
-			defer wg.Done()
-			w := &worker{}
-			defer w.close()
-			for range maxRequestsPerWorker {
-				if end.Load() != nil || ctx.Err() != nil {
-					return
-				}
-				start := time.Now()
-				o := send(ctx, w)
-				done := time.Now()
-				if o.ok {
-					ack.n.Add(int64(o.events))
-				} else {
-					failedAll.Add(1)
-				}
-				completed.Add(1)
-				if from.Load() != nil {
-					*out = append(*out, sample{done, done.Sub(start), o})
-				}
+	gen := harness.Load[*worker]{
+		Workers: conc,
+		// Each worker keeps its own samples, so that recording takes no lock.
+		Worker: func() *worker { return &worker{samples: int(next.Add(1) - 1)} },
+		Close:  (*worker).close,
+		Send: func(w *worker, _ int, start time.Time) {
+			if ctx.Err() != nil {
+				return
 			}
-		}(&samples[i])
+			o := send(ctx, w)
+			done := time.Now()
+			if o.ok {
+				ack.n.Add(int64(o.events))
+			} else {
+				failedAll.Add(1)
+			}
+			completed.Add(1)
+			if from.Load() != nil {
+				samples[w.samples] = append(samples[w.samples], sample{done, done.Sub(start), o})
+			}
+		},
 	}
+	go func() {
+		defer close(finished)
+		gen.Run(stop, conc*maxRequestsPerWorker)
+	}()
 
 	// The monitor opens and closes the window.
 	var startCount int64
@@ -159,6 +165,7 @@ func closedLoop(ctx context.Context, conc int, warmup, window time.Duration, sen
 		}
 		if (now.Sub(*from.Load()) >= window && completed.Load()-startCount >= int64(minRounds*conc)) || now.Sub(*from.Load()) >= maxWindow || ctx.Err() != nil {
 			end.Store(&now)
+			close(stop)
 			if marks != nil {
 				marks(false)
 			}
@@ -166,7 +173,7 @@ func closedLoop(ctx context.Context, conc int, warmup, window time.Duration, sen
 		}
 	}
 	tick.Stop()
-	wg.Wait()
+	<-finished
 
 	f, e := *from.Load(), *end.Load()
 	r := loadResult{window: e.Sub(f), failedAll: failedAll.Load()}
@@ -194,7 +201,7 @@ const maxOpenWorkers = 1024
 // maxOpenWorkers.
 func openLoop(ctx context.Context, rate float64, warmup, window time.Duration, send sendFunc, ack *acked, marks func(start bool)) loadResult {
 	total := int((warmup + window).Seconds() * rate)
-	begin := time.Now().Add(5 * time.Millisecond)
+	begin := time.Now()
 	measureFrom := begin.Add(warmup)
 	end := measureFrom.Add(window)
 	ctx, cancel := context.WithDeadline(ctx, end.Add(30*time.Second))
@@ -208,52 +215,25 @@ func openLoop(ctx context.Context, rate float64, warmup, window time.Duration, s
 		o         outcome
 	}
 	samples := make([]sample, total)
-	jobs := make(chan int, total)
-	var (
-		wg      sync.WaitGroup
-		idle    atomic.Int64
-		workers int
-	)
-	spawn := func() {
-		workers++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &worker{}
-			defer w.close()
-			for {
-				idle.Add(1)
-				i, more := <-jobs
-				idle.Add(-1)
-				if !more {
-					return
-				}
-				if ctx.Err() != nil {
-					samples[i].done = time.Now()
-					continue
-				}
-				samples[i].o = send(ctx, w)
+	gen := harness.Load[*worker]{
+		Rate:    rate,
+		Workers: maxOpenWorkers,
+		Worker:  func() *worker { return &worker{} },
+		Close:   (*worker).close,
+		Send: func(w *worker, i int, due time.Time) {
+			samples[i].due = due
+			if ctx.Err() != nil {
 				samples[i].done = time.Now()
-				if samples[i].o.ok {
-					ack.n.Add(int64(samples[i].o.events))
-				}
+				return
 			}
-		}()
+			samples[i].o = send(ctx, w)
+			samples[i].done = time.Now()
+			if samples[i].o.ok {
+				ack.n.Add(int64(samples[i].o.events))
+			}
+		},
 	}
-	interval := float64(time.Second) / rate
-	for i := range total {
-		due := begin.Add(time.Duration(float64(i) * interval))
-		samples[i].due = due
-		if wait := time.Until(due); wait > 0 {
-			time.Sleep(wait)
-		}
-		if idle.Load() == 0 && workers < maxOpenWorkers {
-			spawn()
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	gen.Run(nil, total)
 
 	r := loadResult{window: window}
 	for _, s := range samples {

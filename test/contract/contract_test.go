@@ -10,14 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"tracker/test/contract"
 	"tracker/test/internal/harness"
@@ -25,72 +21,32 @@ import (
 
 // These tests run the function as a process against the shared Cassandra
 // (cassandra/local.sh start reuses a node that answers CQL, and never
-// stops it), each in a keyspace of its own that is dropped at the end.
+// stops it), each in a keyspace of its own that is dropped after it.
 
-var (
-	trackerBin string
-	hosts      string
-	workDir    string
-	session    *gocql.Session
-
-	keyspacesMu sync.Mutex
-	keyspaces   []string
-)
+// suite is the shared node, a session to it, and the function's binary.
+var suite *harness.Suite
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
 func run(m *testing.M) int {
-	hosts = harness.SharedHosts()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	_, err := harness.StartShared(ctx, harness.DefaultTimeout)
-	cancel()
-	if err != nil {
-		return fail("the shared Cassandra: %v", err)
-	}
-	cluster := gocql.NewCluster(strings.Split(hosts, ",")...)
-	cluster.Timeout, cluster.ConnectTimeout = 10*time.Second, 10*time.Second
-	if session, err = cluster.CreateSession(); err != nil {
-		return fail("connect to %s: %v", hosts, err)
-	}
-	defer session.Close()
-	if workDir, err = os.MkdirTemp("", "tracker-contract-"); err != nil {
-		return fail("%v", err)
-	}
-	if trackerBin, err = harness.Build(workDir, ".", "./function/cmd/tracker", "tracker"); err != nil {
-		return fail("%v", err)
+	var err error
+	if suite, err = harness.StartSuite("contract"); err != nil {
+		fmt.Fprintf(os.Stderr, "contract: %v\n", err)
+		return 1
 	}
 	code := m.Run()
-	for _, ks := range keyspaces {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := session.Query("DROP KEYSPACE IF EXISTS " + ks).WithContext(ctx).Exec(); err != nil {
-			fmt.Fprintf(os.Stderr, "contract: drop keyspace %s: %v\n", ks, err)
-		}
-		cancel()
-	}
-	if code == 0 {
-		os.RemoveAll(workDir)
-	} else {
-		fmt.Fprintf(os.Stderr, "contract: function logs kept in %s\n", workDir)
-	}
+	suite.Close(code != 0)
 	return code
-}
-
-func fail(format string, args ...any) int {
-	fmt.Fprintf(os.Stderr, "contract: "+format+"\n", args...)
-	return 1
 }
 
 // startFunction runs the function with a fresh keyspace on the shared node.
 func startFunction(t *testing.T, env ...string) (*harness.Function, string) {
 	t.Helper()
-	ks := fmt.Sprintf("contract_%d", time.Now().UnixNano())
-	keyspacesMu.Lock()
-	keyspaces = append(keyspaces, ks)
-	keyspacesMu.Unlock()
-	env = append([]string{"CASSANDRA_HOSTS=" + hosts, "CASSANDRA_KEYSPACE=" + ks, "CASSANDRA_CONSISTENCY=ONE"}, env...)
-	fn, err := harness.StartFunction(trackerBin, filepath.Join(workDir, ks+".log"), env...)
+	ks := harness.Keyspace(t, suite.Session, "contract")
+	env = append([]string{"CASSANDRA_HOSTS=" + suite.Hosts, "CASSANDRA_KEYSPACE=" + ks, "CASSANDRA_CONSISTENCY=ONE"}, env...)
+	fn, err := harness.StartFunction(suite.Bin, filepath.Join(suite.Dir, ks+".log"), env...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,19 +120,13 @@ func ce(mode, id, data string) func(*testing.T, string) *http.Request {
 		if err := e.SetData(cloudevents.ApplicationJSON, []byte(data)); err != nil {
 			t.Fatal(err)
 		}
-		ctx := context.Background()
-		var req *http.Request
-		var err error
-		switch mode {
-		case "binary":
-			req, err = cehttp.NewHTTPRequestFromEvent(ctx, url+"/track", e)
-		case "structured":
-			req, err = cehttp.NewHTTPRequestFromEvent(binding.WithForceStructured(ctx), url+"/track", e)
-		case "batch":
+		events := []cloudevents.Event{e}
+		if mode == "batch" {
 			e2 := e.Clone()
 			e2.SetID(id + "-2")
-			req, err = cehttp.NewHTTPRequestFromEvents(ctx, url+"/track", []cloudevents.Event{e, e2})
+			events = append(events, e2)
 		}
+		req, err := harness.CloudEventRequest(url, mode, events...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +256,7 @@ func TestInternalErrorAnswer(t *testing.T) {
 	_, client := newChecker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := session.Query("DROP TABLE " + ks + ".events_by_target").WithContext(ctx).Exec(); err != nil {
+	if err := suite.Session.Query("DROP TABLE " + ks + ".events_by_target").WithContext(ctx).Exec(); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := client.Post(fn.URL+"/track", "application/json", strings.NewReader(event))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"tracker/test/contract"
+	"tracker/test/internal/harness"
 )
 
 // request is one POST /track of the load: its body and the ids of its
@@ -42,22 +43,24 @@ type result struct {
 func (r result) latency() time.Duration { return r.End.Sub(r.Start) }
 func (r result) ok() bool               { return r.Status >= 200 && r.Status < 300 }
 
-// load sends POST /track requests, either at a steady rate (open loop:
-// rate > 0, at most `workers` outstanding) or as fast as `workers`
-// senders can (closed loop: rate == 0).
+// load sends POST /track requests through harness.Load, either at a
+// steady rate (open loop: rate > 0, at most `workers` outstanding) or as
+// fast as `workers` senders can (closed loop: rate == 0), and keeps every
+// result.
 type load struct {
 	url     string
 	client  *http.Client
 	next    func(n int) request
 	rate    float64
 	workers int
+	limit   int // most requests to send; 0: until the context ends
 
 	inflight atomic.Int64 // sent, not answered yet
 	answered atomic.Int64 // got an HTTP status
 	okCount  atomic.Int64 // got a 2xx
 	errCount atomic.Int64 // got no HTTP answer
-	stalls   atomic.Int64 // open loop: a send waited for a free slot
 
+	gen     harness.Load[struct{}]
 	mu      sync.Mutex
 	results []result
 }
@@ -70,54 +73,21 @@ func newClient(c *contract.Checker, conns int) *http.Client {
 	return &http.Client{Transport: c.Transport(tr), Timeout: 20 * time.Second}
 }
 
-// run sends until ctx ends and returns once every request sent is
-// answered or failed.
+// run sends until ctx ends (or limit requests are sent) and returns once
+// every request sent is answered or failed. A request in flight when ctx
+// ends is not cancelled: its answer counts.
 func (l *load) run(ctx context.Context) []result {
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, l.workers)
-	began := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for n := 0; ctx.Err() == nil; n++ {
-		if l.rate > 0 {
-			due := began.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
-			if d := time.Until(due); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					continue
-				}
-			}
-			select {
-			case slots <- struct{}{}:
-			default:
-				l.stalls.Add(1)
-				select {
-				case slots <- struct{}{}:
-				case <-ctx.Done():
-					continue
-				}
-			}
-		} else {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				continue
-			}
-		}
-		req := l.next(n)
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			l.record(l.send(req))
-		}()
-	}
-	wg.Wait()
+	l.gen = harness.Load[struct{}]{Rate: l.rate, Workers: l.workers, Send: func(_ struct{}, n int, _ time.Time) {
+		l.record(l.send(l.next(n)))
+	}}
+	l.gen.Run(ctx.Done(), l.limit)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.results)
 }
+
+// stalls is how many sends of the open loop waited for a free slot.
+func (l *load) stalls() int64 { return l.gen.Stalls() }
 
 func (l *load) record(r result) {
 	l.mu.Lock()
@@ -162,20 +132,11 @@ func (l *load) send(req request) result {
 
 // sendAll sends every request once, workers at a time.
 func sendAll(url string, client *http.Client, reqs []request, workers int) []result {
-	ctx, cancel := context.WithCancel(context.Background())
-	var sentCount atomic.Int64
-	l := &load{url: url, client: client, workers: workers}
-	l.next = func(n int) request {
-		if sentCount.Add(1) == int64(len(reqs)) {
-			cancel()
-		}
-		return reqs[n]
-	}
 	if len(reqs) == 0 {
-		cancel()
 		return nil
 	}
-	return l.run(ctx)
+	l := &load{url: url, client: client, workers: workers, limit: len(reqs), next: func(n int) request { return reqs[n] }}
+	return l.run(context.Background())
 }
 
 // warmFunction sends next(0), next(1), ... one at a time until

@@ -139,20 +139,9 @@ func startFunction(t *testing.T, bin, keyspace string, env ...string) *harness.F
 	return f
 }
 
-// keyspaceFor is a fresh keyspace name for the test.
-func keyspaceFor(t *testing.T) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(t.Name()) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		}
-	}
-	name := b.String()
-	if len(name) > 28 {
-		name = name[:28]
-	}
-	return fmt.Sprintf("f_%s_%d", name, time.Now().UnixNano()%1e9)
-}
+// keyspaceFor is a fresh keyspace name for the test. The suite's node is
+// thrown away whole at the end, so nothing drops it.
+func keyspaceFor(t *testing.T) string { return harness.KeyspaceName(t, "f") }
 
 // newChecker is the OpenAPI contract checker of one test; the test's
 // cleanup reports every answer that breaks the description.

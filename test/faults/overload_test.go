@@ -91,7 +91,7 @@ func TestOverload(t *testing.T) {
 		results = append(results, round...)
 		refusedShare := float64(count(round, isRefusal)) / float64(len(round))
 		t.Logf("offered %.0f events/s (%.0f× the measured capacity) for 4s: sent %.0f events/s, %d sends waited for a free slot; outcomes %v, %.0f%% refused at once",
-			offered*overloadBatch, offered*overloadBatch/capacity, float64(len(round)*overloadBatch)/sentFor.Seconds(), over.stalls.Load(), tally(round), 100*refusedShare)
+			offered*overloadBatch, offered*overloadBatch/capacity, float64(len(round)*overloadBatch)/sentFor.Seconds(), over.stalls(), tally(round), 100*refusedShare)
 		if refusedShare >= 0.5 {
 			break
 		}

@@ -1,16 +1,15 @@
 // Package integration runs the tracking function as a separate process
-// against a real Apache Cassandra, started by the project's own
-// cassandra/local.sh, and reads back with gocql what each request stored.
+// against a real Apache Cassandra, the shared node that the project's own
+// cassandra/local.sh starts (test/internal/harness), and reads back with
+// gocql what each request stored.
 // Nothing here is mocked; when Cassandra cannot start, the suite fails.
 package integration
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,56 +37,43 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	hosts = harness.SharedHosts()
-	// The project's script reuses a node that already answers CQL and
-	// otherwise starts one; either way the node must take writes within
-	// the function's CASSANDRA_TIMEOUT before the tests count on it.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	_, err := harness.StartShared(ctx, harness.DefaultTimeout)
-	cancel()
-	if err != nil {
-		return fail("the shared Cassandra: %v", err)
-	}
-
-	keyspace = fmt.Sprintf("it_%d", time.Now().UnixNano())
-	cluster := gocql.NewCluster(strings.Split(hosts, ",")...)
-	cluster.Timeout = 10 * time.Second
-	cluster.ConnectTimeout = 10 * time.Second
-	cluster.Consistency = gocql.One
-	if session, err = cluster.CreateSession(); err != nil {
-		return fail("connect to Cassandra at %s: %v", hosts, err)
-	}
-	defer session.Close()
-
-	tmp, err := os.MkdirTemp("", "tracker-it-*")
+	suite, err := harness.StartSuite("it")
 	if err != nil {
 		return fail("%v", err)
 	}
-	defer os.RemoveAll(tmp)
-	bin, err := harness.Build(tmp, ".", "./function/cmd/tracker", "tracker")
-	if err != nil {
-		return fail("build the function: %v", err)
-	}
-	functionBin = bin
-	// The log outlives a failed run, for its reader.
-	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("tracker-it-%d.log", os.Getpid()))
-	fn, err := harness.StartFunction(bin, logPath,
+	hosts, session, functionBin = suite.Hosts, suite.Session, suite.Bin
+	keyspace = fmt.Sprintf("it_%d", time.Now().UnixNano())
+	logPath := filepath.Join(suite.Dir, "function.log")
+	fn, err := harness.StartFunction(functionBin, logPath,
 		"CASSANDRA_HOSTS="+hosts,
 		"CASSANDRA_KEYSPACE="+keyspace,
 		"CASSANDRA_CONSISTENCY=ONE",
 		"TRACK_MAX_BATCH_EVENTS=100",
 	)
 	if err != nil {
+		suite.Close(true)
 		return fail("start the function: %v", err)
 	}
-	defer fn.Stop(30 * time.Second)
 	baseURL = fn.URL
-
+	code := 1
 	if err := fn.WaitReady(60 * time.Second); err != nil {
-		return fail("the function did not become ready: %v\n--- function log ---\n%s", err, fn.LogTail(40))
+		fmt.Fprintf(os.Stderr, "integration: the function did not become ready: %v\n", err)
+	} else {
+		code = runChecked(m)
 	}
-	// Every answer the tests get is also checked against the OpenAPI
-	// description, function/openapi.yaml.
+	fn.Stop(30 * time.Second)
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "--- function log (%s) ---\n%s\n", logPath, fn.LogTail(60))
+	} else if err := harness.DropKeyspace(session, keyspace); err != nil {
+		fmt.Fprintf(os.Stderr, "drop keyspace %s: %v\n", keyspace, err)
+	}
+	suite.Close(code != 0)
+	return code
+}
+
+// runChecked runs the tests with every answer they get also checked
+// against the OpenAPI description, function/openapi.yaml.
+func runChecked(m *testing.M) int {
 	checker, err := contract.Load()
 	if err != nil {
 		return fail("%v", err)
@@ -98,16 +84,6 @@ func run(m *testing.M) int {
 	for _, f := range checker.Failures() {
 		fmt.Fprintf(os.Stderr, "answer breaks the OpenAPI description: %s\n", f)
 		code = 1
-	}
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- function log (%s) ---\n%s\n", logPath, fn.LogTail(60))
-	} else {
-		os.Remove(logPath)
-	}
-	dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := session.Query("DROP KEYSPACE IF EXISTS " + keyspace).WithContext(dropCtx).Exec(); err != nil {
-		fmt.Fprintf(os.Stderr, "drop keyspace %s: %v\n", keyspace, err)
 	}
 	return code
 }

@@ -13,22 +13,14 @@ import (
 	"testing"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"tracker/test/internal/harness"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/go-cmp/cmp"
 )
 
-// row is one event as read back from the three tables.
-type row struct {
-	EventID     string
-	Username    string
-	Target      string
-	Description string
-	Source      string
-	OccurredAt  time.Time
-}
+// row is one event as read back from one of the three tables.
+type row = harness.Row
 
 var userSeq atomic.Int64
 
@@ -82,37 +74,32 @@ func idsOf(t *testing.T, r response) []string {
 	return out.IDs
 }
 
-func query(t *testing.T, stmt string, args ...any) *gocql.Iter {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// tables reads back what the function wrote.
+func tables() harness.Tables { return harness.Tables{Session: session, Keyspace: keyspace} }
+
+func readContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	return session.Query(fmt.Sprintf(stmt, keyspace), args...).WithContext(ctx).Iter()
+	return ctx
 }
 
 // byID reads an event's row from events_by_id; ok is false when absent.
-func byID(t *testing.T, id string) (r row, ok bool) {
+func byID(t *testing.T, id string) (row, bool) {
 	t.Helper()
-	iter := query(t, `SELECT event_id, username, target, description, source, occurred_at FROM %s.events_by_id WHERE event_id = ?`, id)
-	ok = iter.Scan(&r.EventID, &r.Username, &r.Target, &r.Description, &r.Source, &r.OccurredAt)
-	if err := iter.Close(); err != nil {
+	rows, err := tables().ByID(readContext(t), id)
+	if err != nil {
 		t.Fatal(err)
 	}
+	r, ok := rows[id]
 	return r, ok
 }
 
 // userRows reads every row of a user on the given UTC days.
 func userRows(t *testing.T, username string, days ...time.Time) []row {
 	t.Helper()
-	var rows []row
-	for _, day := range days {
-		iter := query(t, `SELECT event_id, username, target, description, source, occurred_at FROM %s.events_by_user WHERE username = ? AND day = ?`, username, day)
-		var r row
-		for iter.Scan(&r.EventID, &r.Username, &r.Target, &r.Description, &r.Source, &r.OccurredAt) {
-			rows = append(rows, r)
-		}
-		if err := iter.Close(); err != nil {
-			t.Fatal(err)
-		}
+	rows, err := tables().ByUser(readContext(t), username, days...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return rows
 }
@@ -120,32 +107,23 @@ func userRows(t *testing.T, username string, days ...time.Time) []row {
 // targetRows reads every row of an event id from a target's day, all buckets.
 func targetRows(t *testing.T, target string, day time.Time, eventID string) []row {
 	t.Helper()
-	var rows []row
-	for bucket := int16(0); bucket < 16; bucket++ {
-		iter := query(t, `SELECT event_id, username, target, description, occurred_at FROM %s.events_by_target WHERE target = ? AND day = ? AND bucket = ?`, target, day, bucket)
-		var r row
-		for iter.Scan(&r.EventID, &r.Username, &r.Target, &r.Description, &r.OccurredAt) {
-			if r.EventID == eventID {
-				rows = append(rows, r)
-			}
-		}
-		if err := iter.Close(); err != nil {
-			t.Fatal(err)
+	rows, err := tables().ByTarget(readContext(t), target, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []row
+	for _, r := range rows {
+		if r.EventID == eventID {
+			out = append(out, r)
 		}
 	}
-	return rows
+	return out
 }
 
-func dayOf(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-}
+func dayOf(t time.Time) time.Time { return harness.DayOf(t) }
 
-// today and yesterday cover a test that runs across midnight UTC.
-func recentDays() []time.Time {
-	now := time.Now().UTC()
-	return []time.Time{dayOf(now), dayOf(now.Add(-24 * time.Hour))}
-}
+// recentDays cover a test that runs across midnight UTC.
+func recentDays() []time.Time { return harness.DaysAround(time.Now()) }
 
 // assertStoredOnce checks that id is in every table exactly once with want's values.
 func assertStoredOnce(t *testing.T, id string, want row) {
@@ -328,17 +306,7 @@ func TestCloudEvents(t *testing.T) {
 			if mode != "batch" {
 				events = events[:1]
 			}
-			ctx := context.Background()
-			var req *http.Request
-			var err error
-			switch mode {
-			case "binary":
-				req, err = cehttp.NewHTTPRequestFromEvent(ctx, baseURL+"/track", events[0])
-			case "structured":
-				req, err = cehttp.NewHTTPRequestFromEvent(binding.WithForceStructured(ctx), baseURL+"/track", events[0])
-			case "batch":
-				req, err = cehttp.NewHTTPRequestFromEvents(ctx, baseURL+"/track", events)
-			}
+			req, err := harness.CloudEventRequest(baseURL, mode, events...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -364,7 +332,7 @@ func TestCloudEventRedeliveryStoresOnce(t *testing.T) {
 	user := uniqueUser(t)
 	var ids [][]string
 	for range 2 {
-		req, err := cehttp.NewHTTPRequestFromEvent(context.Background(), baseURL+"/track", newCloudEvent(t, "once", user, false))
+		req, err := harness.CloudEventRequest(baseURL, "binary", newCloudEvent(t, "once", user, false))
 		if err != nil {
 			t.Fatal(err)
 		}
