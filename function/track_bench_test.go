@@ -24,17 +24,6 @@ func (discardStore) Save(context.Context, []event.Event) error { return nil }
 
 func (discardStore) Ready() bool { return true }
 
-// discardWriter is a ResponseWriter that keeps only the status, so that
-// the benchmarks do not count a recorder's allocations.
-type discardWriter struct {
-	header http.Header
-	status int
-}
-
-func (w *discardWriter) Header() http.Header         { return w.header }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *discardWriter) WriteHeader(status int)      { w.status = status }
-
 func benchPlainEvent(i int) string {
 	return fmt.Sprintf(`{"id":"bench-%d","timestamp":"2026-05-04T12:00:00.123Z","username":"user-%d","target":"https://example.com/page/%d","description":"VIEW"}`, i, i%1000, i%100)
 }
@@ -85,7 +74,9 @@ func BenchmarkTrack(b *testing.B) {
 				req.Header[k] = []string{v}
 			}
 			reader := bytes.NewReader(body)
-			w := &discardWriter{header: http.Header{}}
+			// A ResponseWriter that keeps only the status, so that the
+			// benchmarks do not count a recorder's allocations.
+			w := &capturedAnswer{header: http.Header{}}
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			var before, after runtime.MemStats

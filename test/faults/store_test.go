@@ -56,24 +56,24 @@ func group(into rowsByID, rows []harness.Row) {
 // userRows reads events_by_user for the users on the days around now.
 func userRows(t *testing.T, s *gocql.Session, keyspace string, users []string) rowsByID {
 	t.Helper()
-	out := rowsByID{}
-	for _, u := range users {
-		rows, err := harness.Tables{Session: s, Keyspace: keyspace}.ByUser(readContext(t), u, harness.DaysAround(time.Now())...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		group(out, rows)
-	}
-	return out
+	return partitionRows(t, harness.Tables{Session: s, Keyspace: keyspace}, users, harness.Tables.ByUser)
 }
 
 // targetRows reads events_by_target for the targets, every bucket, on the
 // days around now.
 func targetRows(t *testing.T, s *gocql.Session, keyspace string, targets []string) rowsByID {
 	t.Helper()
+	return partitionRows(t, harness.Tables{Session: s, Keyspace: keyspace}, targets, harness.Tables.ByTarget)
+}
+
+// partitionRows reads with read the partitions of each key on the days
+// around now.
+func partitionRows(t *testing.T, tables harness.Tables, keys []string,
+	read func(harness.Tables, context.Context, string, ...time.Time) ([]harness.Row, error)) rowsByID {
+	t.Helper()
 	out := rowsByID{}
-	for _, target := range targets {
-		rows, err := harness.Tables{Session: s, Keyspace: keyspace}.ByTarget(readContext(t), target, harness.DaysAround(time.Now())...)
+	for _, key := range keys {
+		rows, err := read(tables, readContext(t), key, harness.DaysAround(time.Now())...)
 		if err != nil {
 			t.Fatal(err)
 		}
