@@ -145,6 +145,9 @@ func (c Config) Validate() error {
 	if c.TrackMaxInflight < c.TrackMaxBatchEvents {
 		bad("TRACK_MAX_INFLIGHT", c.TrackMaxInflight, fmt.Sprintf("must be at least TRACK_MAX_BATCH_EVENTS (%d), or a full batch could never be written", c.TrackMaxBatchEvents))
 	}
+	if len(c.TrackCORSOrigins) == 0 {
+		bad("TRACK_CORS_ORIGINS", "", "must list at least one origin, or be * for any")
+	}
 	for _, o := range c.TrackCORSOrigins {
 		if o == "*" && len(c.TrackCORSOrigins) > 1 {
 			bad("TRACK_CORS_ORIGINS", strings.Join(c.TrackCORSOrigins, ","), `"*" allows every origin and must stand alone`)

@@ -128,6 +128,8 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"TRACK_CORS_ORIGINS", "shop.example", []string{"TRACK_CORS_ORIGINS", `"shop.example"`}},
 		{"TRACK_CORS_ORIGINS", "*,https://shop.example", []string{"TRACK_CORS_ORIGINS", `"*" allows every origin`}},
 		{"TRACK_CORS_ORIGINS", "ftp://shop.example", []string{"TRACK_CORS_ORIGINS", `"ftp://shop.example"`}},
+		{"TRACK_CORS_ORIGINS", "", []string{"TRACK_CORS_ORIGINS", "at least one origin"}},
+		{"CASSANDRA_HOSTS", " , ", []string{"CASSANDRA_HOSTS", "at least one host"}},
 		{"LOG_LEVEL", "loud", []string{"LOG_LEVEL", `"loud"`}},
 		{"LOG_FORMAT", "xml", []string{"LOG_FORMAT", `"xml"`}},
 		{"CASSANDRA_TIMEOUT", "-1s", []string{"CASSANDRA_TIMEOUT", `"-1s"`}},
