@@ -17,7 +17,7 @@ import (
 )
 
 // The paths func-go serves itself for the probes, and the path of the
-// function's tracking endpoint (function/handler.go).
+// function's tracking endpoint (function/routes.go).
 const (
 	readinessPath = "/health/readiness"
 	livenessPath  = "/health/liveness"
