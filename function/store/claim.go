@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
 	"tracker/function/event"
 )
 
@@ -31,7 +29,7 @@ type eventTimes struct {
 // before the others, so a partial failure cannot split a retry.
 // It returns nil when no event needs a claim; then every event's times
 // are givenTimes.
-func (s *Store) resolveTimes(ctx context.Context, session *gocql.Session, events []event.Event) ([]eventTimes, error) {
+func (s *Store) resolveTimes(ctx context.Context, events []event.Event) ([]eventTimes, error) {
 	if !slices.ContainsFunc(events, needsClaim) {
 		return nil, nil
 	}
@@ -58,7 +56,7 @@ func (s *Store) resolveTimes(ctx context.Context, session *gocql.Session, events
 		wg.Add(1)
 		go func(t *eventTimes) {
 			defer func() { <-sem; wg.Done() }()
-			if err := s.claim(ctx, session, ev, t); err != nil {
+			if err := s.claim(ctx, ev, t); err != nil {
 				mu.Lock()
 				if errs == nil {
 					errs = err
@@ -93,10 +91,10 @@ func needsClaim(ev event.Event) bool { return ev.OccurredAt.IsZero() && ev.Retry
 // again under its own time. The transaction costs a Paxos round, so only
 // events with an id and no time pay it. There is no plain read first:
 // most such events are new, and the Paxos round reads the row anyway.
-func (s *Store) claim(ctx context.Context, session *gocql.Session, ev *event.Event, t *eventTimes) error {
+func (s *Store) claim(ctx context.Context, ev *event.Event, t *eventTimes) error {
 	rows := rowsOf(ev, t.received, t.received)
 	existing := make(map[string]any, 8)
-	applied, err := s.query(ctx, session, s.stmts.claim, rows[byID]...).
+	applied, err := s.query(ctx, s.stmts.claim, rows[byID]...).
 		SerialConsistency(s.cfg.serialConsistency()).MapScanCAS(existing)
 	switch {
 	case err != nil:

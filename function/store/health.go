@@ -85,7 +85,7 @@ func (s *Store) Ready() bool {
 	s.health.probe(time.Now(), func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		defer cancel()
-		return s.query(ctx, s.session, s.stmts.probes[byID], "readiness probe").Exec()
+		return s.query(ctx, s.stmts.probes[byID], "readiness probe").Exec()
 	})
 	return false
 }

@@ -133,31 +133,31 @@ func schemaStatements(keyspace, replication string) []string {
 // schema tables first, so that a start with the schema in place (every
 // start but the first) runs no DDL and waits for no schema agreement; it
 // creates what is missing only when Config.SchemaCreate is set.
-func (s *Store) prepareSchema(ctx context.Context, session *gocql.Session) error {
-	missing, err := s.missingTables(ctx, session)
+func (s *Store) prepareSchema(ctx context.Context) error {
+	missing, err := s.missingTables(ctx)
 	if err != nil || len(missing) == 0 {
 		return err
 	}
 	if s.cfg.SchemaCreate {
 		for _, stmt := range schemaStatements(s.cfg.Keyspace, s.cfg.Replication) {
 			qctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout+s.cfg.Timeout)
-			err := session.Query(stmt).Consistency(gocql.All).WithContext(qctx).Exec()
+			err := s.session.Query(stmt).Consistency(gocql.All).WithContext(qctx).Exec()
 			cancel()
 			if err != nil {
 				return fmt.Errorf("create schema: %w", err)
 			}
 		}
-		if err := session.AwaitSchemaAgreement(ctx); err != nil {
+		if err := s.session.AwaitSchemaAgreement(ctx); err != nil {
 			return fmt.Errorf("await schema agreement: %w", err)
 		}
-		if missing, err = s.missingTables(ctx, session); err != nil {
+		if missing, err = s.missingTables(ctx); err != nil {
 			return err
 		}
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("table %s.%s is missing (create it from cassandra/schema.cql or set CASSANDRA_SCHEMA_CREATE=true)", s.cfg.Keyspace, missing[0])
 	}
-	return s.tablesAnswer(ctx, session)
+	return s.tablesAnswer(ctx)
 }
 
 // tablesAnswer reads one (empty) partition of each table at the configured
@@ -166,10 +166,10 @@ func (s *Store) prepareSchema(ctx context.Context, session *gocql.Session) error
 // attempt whose request timed out while Cassandra went on with it), or not
 // yet on every replica. Writes to it would fail as "unconfigured table", a
 // fault that no retry of the client cures; the connect loop retries instead.
-func (s *Store) tablesAnswer(ctx context.Context, session *gocql.Session) error {
+func (s *Store) tablesAnswer(ctx context.Context) error {
 	for i, t := range tables {
 		qctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-		err := session.Query(s.stmts.probes[i], t.probeKey...).WithContext(qctx).Exec()
+		err := s.session.Query(s.stmts.probes[i], t.probeKey...).WithContext(qctx).Exec()
 		cancel()
 		if err != nil {
 			return fmt.Errorf("read table %s.%s: %w", s.cfg.Keyspace, t.name, err)
@@ -181,10 +181,10 @@ func (s *Store) tablesAnswer(ctx context.Context, session *gocql.Session) error 
 // missingTables lists the tables that the keyspace lacks. It reads the
 // schema tables rather than the driver's metadata cache, which learns of
 // new tables asynchronously.
-func (s *Store) missingTables(ctx context.Context, session *gocql.Session) ([]string, error) {
+func (s *Store) missingTables(ctx context.Context) ([]string, error) {
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	iter := session.Query(`SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?`, s.cfg.Keyspace).
+	iter := s.session.Query(`SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?`, s.cfg.Keyspace).
 		WithContext(qctx).Iter()
 	found := map[string]bool{}
 	var name string

@@ -21,15 +21,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		queue: make(chan statement),
 		quit:  make(chan struct{}),
 	}
-	session, err := clusterConfig(cfg, log).CreateSession()
-	if err != nil {
+	var err error
+	if s.session, err = clusterConfig(cfg, log).CreateSession(); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	if err := s.prepareSchema(ctx, session); err != nil {
-		session.Close()
+	if err := s.prepareSchema(ctx); err != nil {
+		s.session.Close()
 		return nil, err
 	}
-	s.session = session
 	s.startWriters()
 	return s, nil
 }

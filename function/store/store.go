@@ -60,7 +60,7 @@ func (s *Store) Save(ctx context.Context, events []event.Event) error {
 func (s *Store) save(ctx context.Context, events []event.Event) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	times, err := s.resolveTimes(ctx, s.session, events)
+	times, err := s.resolveTimes(ctx, events)
 	if err != nil {
 		return classify(err)
 	}
@@ -85,6 +85,6 @@ events:
 	return classify(w.first())
 }
 
-func (s *Store) query(ctx context.Context, session *gocql.Session, stmt string, args ...any) *gocql.Query {
-	return session.Query(stmt, args...).Idempotent(true).WithContext(ctx)
+func (s *Store) query(ctx context.Context, stmt string, args ...any) *gocql.Query {
+	return s.session.Query(stmt, args...).Idempotent(true).WithContext(ctx)
 }

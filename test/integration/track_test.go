@@ -298,7 +298,7 @@ func newCloudEvent(t *testing.T, id, user string, withTime bool) cloudevents.Eve
 
 func TestCloudEvents(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"binary", "structured", "batch"} {
+	for _, mode := range harness.CloudEventModes {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			user := uniqueUser(t)

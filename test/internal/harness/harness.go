@@ -219,7 +219,7 @@ type Node struct {
 	StoragePort int
 	Heap        string
 
-	// shared marks the node every suite may use (SharedNode): local.sh
+	// shared marks the node every suite may use (sharedNode): local.sh
 	// runs it with its own defaults, and no suite stops it.
 	shared bool
 }
@@ -233,10 +233,10 @@ func SharedHosts() string {
 	return "127.0.0.1:9042"
 }
 
-// SharedNode is the node that make test starts and the integration,
+// sharedNode is the node that make test starts and the integration,
 // contract and bench suites share: cassandra/local.sh's own, at
 // SharedHosts, kept in CASSANDRA_LOCAL_DIR (default cassandra/.local).
-func SharedNode() *Node {
+func sharedNode() *Node {
 	dir := os.Getenv("CASSANDRA_LOCAL_DIR")
 	if dir == "" {
 		dir = filepath.Join(Root(), "cassandra", ".local")
@@ -249,7 +249,7 @@ func SharedNode() *Node {
 // reuses a node that answers CQL), and waits until it takes writes within
 // timeout, the CASSANDRA_TIMEOUT of the suite's functions.
 func StartShared(ctx context.Context, timeout time.Duration) (*Node, error) {
-	n := SharedNode()
+	n := sharedNode()
 	if err := n.Start(ctx); err != nil {
 		return nil, err
 	}

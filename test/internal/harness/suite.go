@@ -9,12 +9,11 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 )
 
-// Suite is what a test package on the shared node needs: the node, taking
-// writes; a session to read rows back and drop keyspaces; and the
-// function's binary, built into a directory of the suite's own that also
-// keeps the function logs.
+// Suite is what a test package on the shared node needs, once the node
+// takes writes: its hosts, a session to read rows back and drop
+// keyspaces, and the function's binary, built into a directory of the
+// suite's own that also keeps the function logs.
 type Suite struct {
-	Node    *Node
 	Hosts   string
 	Session *gocql.Session
 	Bin     string
@@ -27,11 +26,11 @@ type Suite struct {
 func StartSuite(name string) (*Suite, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	node, err := StartShared(ctx, DefaultTimeout)
-	if err != nil {
+	if _, err := StartShared(ctx, DefaultTimeout); err != nil {
 		return nil, fmt.Errorf("the shared Cassandra: %w", err)
 	}
-	s := &Suite{Node: node, Hosts: SharedHosts()}
+	s := &Suite{Hosts: SharedHosts()}
+	var err error
 	if s.Session, err = Session(s.Hosts); err != nil {
 		return nil, fmt.Errorf("connect to Cassandra at %s: %w", s.Hosts, err)
 	}
