@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"tracker/function/store"
+	"tracker/function/telemetry"
 )
 
 // Config is the function's whole configuration, read from the environment
@@ -53,6 +56,65 @@ type Config struct {
 	LogLevel string `env:"LOG_LEVEL" default:"info"`
 	// LogFormat is json or text.
 	LogFormat string `env:"LOG_FORMAT" default:"json"`
+
+	// MetricsAddress is where Prometheus scrapes /metrics, host:port: a
+	// listener of its own, never the serving port, which the Knative route
+	// makes public. Empty serves no metrics.
+	MetricsAddress string `env:"METRICS_ADDRESS" default:"[::]:9464"`
+	// OTelMetricsExporter lists where metrics go, comma separated:
+	// prometheus (pulled from MetricsAddress), otlp (pushed), or none.
+	OTelMetricsExporter []string `env:"OTEL_METRICS_EXPORTER" default:"prometheus"`
+	// OTelMetricExportInterval is the time between two OTLP pushes of
+	// metrics, in milliseconds.
+	OTelMetricExportInterval int `env:"OTEL_METRIC_EXPORT_INTERVAL" default:"60000"`
+	// OTelTracesExporter is otlp or none; spans are exported only when an
+	// OTLP endpoint is set too.
+	OTelTracesExporter string `env:"OTEL_TRACES_EXPORTER" default:"otlp"`
+	// OTelExporterOTLPEndpoint is the base URL of an OTLP/HTTP receiver,
+	// such as http://otel-collector:4318; the signals' paths are appended.
+	OTelExporterOTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	// OTelExporterOTLPTracesEndpoint and OTelExporterOTLPMetricsEndpoint,
+	// when set, are the whole URL of one signal's receiver.
+	OTelExporterOTLPTracesEndpoint  string `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"`
+	OTelExporterOTLPMetricsEndpoint string `env:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"`
+	// OTelTracesSampler chooses the requests that are traced; see
+	// telemetry.Samplers. OTelTracesSamplerArg is the ratio, from 0 to 1,
+	// of the traceidratio samplers.
+	OTelTracesSampler    string `env:"OTEL_TRACES_SAMPLER" default:"parentbased_always_on"`
+	OTelTracesSamplerArg string `env:"OTEL_TRACES_SAMPLER_ARG"`
+	// OTelServiceName is the service.name of metrics and spans; empty
+	// takes K_SERVICE, then "tracker".
+	OTelServiceName string `env:"OTEL_SERVICE_NAME"`
+	// OTelResourceAttributes are more resource attributes, key=value
+	// comma separated, values percent-encoded.
+	OTelResourceAttributes string `env:"OTEL_RESOURCE_ATTRIBUTES"`
+	// KService, KConfiguration and KRevision are set by Knative in a
+	// revision's pod; metrics and spans carry them as kn.service.name,
+	// kn.configuration.name and kn.revision.name, as the queue-proxy's do.
+	KService       string `env:"K_SERVICE"`
+	KConfiguration string `env:"K_CONFIGURATION"`
+	KRevision      string `env:"K_REVISION"`
+}
+
+// Telemetry is the part of the configuration that metrics, traces and
+// logs need.
+func (c Config) Telemetry() telemetry.Config {
+	return telemetry.Config{
+		MetricsAddress:       c.MetricsAddress,
+		MetricsExporters:     c.OTelMetricsExporter,
+		MetricsPushInterval:  time.Duration(c.OTelMetricExportInterval) * time.Millisecond,
+		TracesExporter:       c.OTelTracesExporter,
+		OTLPEndpoint:         c.OTelExporterOTLPEndpoint,
+		OTLPTracesEndpoint:   c.OTelExporterOTLPTracesEndpoint,
+		OTLPMetricsEndpoint:  c.OTelExporterOTLPMetricsEndpoint,
+		Sampler:              c.OTelTracesSampler,
+		SamplerArg:           c.OTelTracesSamplerArg,
+		ServiceName:          c.OTelServiceName,
+		ResourceAttributes:   c.OTelResourceAttributes,
+		KnativeService:       c.KService,
+		KnativeConfiguration: c.KConfiguration,
+		KnativeRevision:      c.KRevision,
+	}
 }
 
 // Store is the part of the configuration the event store needs.
@@ -161,7 +223,80 @@ func (c Config) Validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("LOG_FORMAT", c.LogFormat, "must be json or text")
 	}
+	errs = append(errs, c.validateTelemetry()...)
 	return errors.Join(errs...)
+}
+
+// knativeReservedPorts are the ports of a Knative revision's pod that the
+// queue-proxy and Knative's probes use; the metrics listener must not take
+// one.
+var knativeReservedPorts = []int{8008, 8012, 8013, 8022, 8112, 9090, 9091}
+
+// validateTelemetry checks the variables of metrics and traces.
+func (c Config) validateTelemetry() []error {
+	var errs []error
+	bad := func(name string, value any, why string) {
+		errs = append(errs, fmt.Errorf("%s: invalid value %q: %s", name, fmt.Sprint(value), why))
+	}
+	if c.MetricsAddress != "" {
+		_, p, err := net.SplitHostPort(c.MetricsAddress)
+		port, perr := strconv.Atoi(p)
+		switch {
+		case err != nil || perr != nil || port < 0 || port > 65535:
+			bad("METRICS_ADDRESS", c.MetricsAddress, "must be host:port, such as [::]:9464, or empty for no metrics listener")
+		case slices.Contains(knativeReservedPorts, port):
+			bad("METRICS_ADDRESS", c.MetricsAddress, fmt.Sprintf("port %d is reserved by Knative in a revision's pod (%v)", port, knativeReservedPorts))
+		}
+	}
+	for _, e := range c.OTelMetricsExporter {
+		switch {
+		case e != "prometheus" && e != "otlp" && e != "none":
+			bad("OTEL_METRICS_EXPORTER", strings.Join(c.OTelMetricsExporter, ","), "must list prometheus, otlp, or be none")
+		case e == "none" && len(c.OTelMetricsExporter) > 1:
+			bad("OTEL_METRICS_EXPORTER", strings.Join(c.OTelMetricsExporter, ","), "none must stand alone")
+		case e == "otlp" && c.OTelExporterOTLPEndpoint == "" && c.OTelExporterOTLPMetricsEndpoint == "":
+			bad("OTEL_METRICS_EXPORTER", strings.Join(c.OTelMetricsExporter, ","), "otlp needs OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+		}
+	}
+	if c.OTelMetricExportInterval < 1000 {
+		bad("OTEL_METRIC_EXPORT_INTERVAL", c.OTelMetricExportInterval, "must be at least 1000 (milliseconds)")
+	}
+	if c.OTelTracesExporter != "otlp" && c.OTelTracesExporter != "none" {
+		bad("OTEL_TRACES_EXPORTER", c.OTelTracesExporter, "must be otlp or none")
+	}
+	for name, u := range map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT":         c.OTelExporterOTLPEndpoint,
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":  c.OTelExporterOTLPTracesEndpoint,
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": c.OTelExporterOTLPMetricsEndpoint,
+	} {
+		if u != "" {
+			if err := telemetry.CheckEndpoint(u); err != nil {
+				bad(name, redactURL(u), err.Error())
+			}
+		}
+	}
+	if _, err := telemetry.NewSampler(c.OTelTracesSampler, c.OTelTracesSamplerArg); err != nil {
+		name := "OTEL_TRACES_SAMPLER"
+		if slices.Contains(telemetry.Samplers, c.OTelTracesSampler) {
+			name = "OTEL_TRACES_SAMPLER_ARG"
+		}
+		bad(name, c.OTelTracesSampler+" "+c.OTelTracesSamplerArg, err.Error())
+	}
+	if _, err := telemetry.ParseResourceAttributes(c.OTelResourceAttributes); err != nil {
+		bad("OTEL_RESOURCE_ATTRIBUTES", c.OTelResourceAttributes, err.Error())
+	}
+	return errs
+}
+
+// redactURL drops the user information (a password, a token) from a URL
+// that is logged.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = url.User("REDACTED")
+	return u.String()
 }
 
 var cqlIdentifier = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
@@ -218,5 +353,19 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("TRACK_CORS_ORIGINS", c.TrackCORSOrigins),
 		slog.String("LOG_LEVEL", c.LogLevel),
 		slog.String("LOG_FORMAT", c.LogFormat),
+		slog.String("METRICS_ADDRESS", c.MetricsAddress),
+		slog.Any("OTEL_METRICS_EXPORTER", c.OTelMetricsExporter),
+		slog.Int("OTEL_METRIC_EXPORT_INTERVAL", c.OTelMetricExportInterval),
+		slog.String("OTEL_TRACES_EXPORTER", c.OTelTracesExporter),
+		slog.String("OTEL_EXPORTER_OTLP_ENDPOINT", redactURL(c.OTelExporterOTLPEndpoint)),
+		slog.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", redactURL(c.OTelExporterOTLPTracesEndpoint)),
+		slog.String("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", redactURL(c.OTelExporterOTLPMetricsEndpoint)),
+		slog.String("OTEL_TRACES_SAMPLER", c.OTelTracesSampler),
+		slog.String("OTEL_TRACES_SAMPLER_ARG", c.OTelTracesSamplerArg),
+		slog.String("OTEL_SERVICE_NAME", c.OTelServiceName),
+		slog.String("OTEL_RESOURCE_ATTRIBUTES", c.OTelResourceAttributes),
+		slog.String("K_SERVICE", c.KService),
+		slog.String("K_CONFIGURATION", c.KConfiguration),
+		slog.String("K_REVISION", c.KRevision),
 	)
 }

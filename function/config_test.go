@@ -21,6 +21,10 @@ func TestEnvNamesArePinned(t *testing.T) {
 		"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD", "CASSANDRA_TIMEOUT", "CASSANDRA_CONNECT_TIMEOUT",
 		"CASSANDRA_SCHEMA_CREATE", "CASSANDRA_REPLICATION", "TRACK_MAX_BODY_BYTES", "TRACK_MAX_BATCH_EVENTS",
 		"TRACK_MAX_INFLIGHT", "TRACK_CORS_ORIGINS", "LOG_LEVEL", "LOG_FORMAT",
+		"METRICS_ADDRESS", "OTEL_METRICS_EXPORTER", "OTEL_METRIC_EXPORT_INTERVAL", "OTEL_TRACES_EXPORTER",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+		"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+		"K_SERVICE", "K_CONFIGURATION", "K_REVISION",
 	}
 	if diff := cmp.Diff(want, EnvNames()); diff != "" {
 		t.Errorf("EnvNames (-want +got):\n%s", diff)
@@ -50,6 +54,12 @@ func TestLoadConfigDefaults(t *testing.T) {
 		TrackCORSOrigins:        []string{"*"},
 		LogLevel:                "info",
 		LogFormat:               "json",
+
+		MetricsAddress:           "[::]:9464",
+		OTelMetricsExporter:      []string{"prometheus"},
+		OTelMetricExportInterval: 60000,
+		OTelTracesExporter:       "otlp",
+		OTelTracesSampler:        "parentbased_always_on",
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -78,6 +88,21 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"TRACK_CORS_ORIGINS":        "https://shop.example,http://localhost:3000",
 		"LOG_LEVEL":                 "debug",
 		"LOG_FORMAT":                "text",
+
+		"METRICS_ADDRESS":                     "127.0.0.1:9100",
+		"OTEL_METRICS_EXPORTER":               "prometheus,otlp",
+		"OTEL_METRIC_EXPORT_INTERVAL":         "10000",
+		"OTEL_TRACES_EXPORTER":                "none",
+		"OTEL_EXPORTER_OTLP_ENDPOINT":         "https://collector:4318",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":  "http://jaeger:4318/v1/traces",
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://user:t0ken@metrics:4318/v1/metrics",
+		"OTEL_TRACES_SAMPLER":                 "parentbased_traceidratio",
+		"OTEL_TRACES_SAMPLER_ARG":             "0.25",
+		"OTEL_SERVICE_NAME":                   "tracker-eu",
+		"OTEL_RESOURCE_ATTRIBUTES":            "deployment.environment.name=prod,team=web%20analytics",
+		"K_SERVICE":                           "tracker",
+		"K_CONFIGURATION":                     "tracker",
+		"K_REVISION":                          "tracker-00007",
 	}
 	cfg, _, err := LoadConfig(LookupIn(set))
 	if err != nil {
@@ -99,12 +124,29 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		TrackCORSOrigins:        []string{"https://shop.example", "http://localhost:3000"},
 		LogLevel:                "debug",
 		LogFormat:               "text",
+
+		MetricsAddress:                  "127.0.0.1:9100",
+		OTelMetricsExporter:             []string{"prometheus", "otlp"},
+		OTelMetricExportInterval:        10000,
+		OTelTracesExporter:              "none",
+		OTelExporterOTLPEndpoint:        "https://collector:4318",
+		OTelExporterOTLPTracesEndpoint:  "http://jaeger:4318/v1/traces",
+		OTelExporterOTLPMetricsEndpoint: "http://user:t0ken@metrics:4318/v1/metrics",
+		OTelTracesSampler:               "parentbased_traceidratio",
+		OTelTracesSamplerArg:            "0.25",
+		OTelServiceName:                 "tracker-eu",
+		OTelResourceAttributes:          "deployment.environment.name=prod,team=web%20analytics",
+		KService:                        "tracker",
+		KConfiguration:                  "tracker",
+		KRevision:                       "tracker-00007",
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
-	if strings.Contains(fmtLogValue(cfg), "s3cret") {
-		t.Errorf("logged config shows the password: %s", fmtLogValue(cfg))
+	for _, secret := range []string{"s3cret", "t0ken"} {
+		if strings.Contains(fmtLogValue(cfg), secret) {
+			t.Errorf("logged config shows the secret %q: %s", secret, fmtLogValue(cfg))
+		}
 	}
 }
 
@@ -133,6 +175,18 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"LOG_LEVEL", "loud", []string{"LOG_LEVEL", `"loud"`}},
 		{"LOG_FORMAT", "xml", []string{"LOG_FORMAT", `"xml"`}},
 		{"CASSANDRA_TIMEOUT", "-1s", []string{"CASSANDRA_TIMEOUT", `"-1s"`}},
+		{"METRICS_ADDRESS", "9464", []string{"METRICS_ADDRESS", `"9464"`}},
+		{"METRICS_ADDRESS", "[::]:9090", []string{"METRICS_ADDRESS", "reserved by Knative"}},
+		{"OTEL_METRICS_EXPORTER", "statsd", []string{"OTEL_METRICS_EXPORTER", `"statsd"`}},
+		{"OTEL_METRICS_EXPORTER", "otlp", []string{"OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"}},
+		{"OTEL_METRICS_EXPORTER", "none,prometheus", []string{"OTEL_METRICS_EXPORTER", "stand alone"}},
+		{"OTEL_METRIC_EXPORT_INTERVAL", "10", []string{"OTEL_METRIC_EXPORT_INTERVAL", `"10"`}},
+		{"OTEL_METRIC_EXPORT_INTERVAL", "10s", []string{"OTEL_METRIC_EXPORT_INTERVAL", `"10s"`}},
+		{"OTEL_TRACES_EXPORTER", "zipkin", []string{"OTEL_TRACES_EXPORTER", `"zipkin"`}},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", []string{"OTEL_EXPORTER_OTLP_ENDPOINT", `"collector:4318"`}},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://x", []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"}},
+		{"OTEL_TRACES_SAMPLER", "sometimes", []string{"OTEL_TRACES_SAMPLER", "sometimes"}},
+		{"OTEL_RESOURCE_ATTRIBUTES", "team", []string{"OTEL_RESOURCE_ATTRIBUTES", `"team"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -150,11 +204,20 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 	}
 }
 
+func TestLoadConfigNamesTheBadSamplerArg(t *testing.T) {
+	t.Parallel()
+	_, _, err := LoadConfig(LookupIn(map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}))
+	if err == nil || !strings.Contains(err.Error(), "OTEL_TRACES_SAMPLER_ARG") {
+		t.Fatalf("got %v, want an error naming OTEL_TRACES_SAMPLER_ARG", err)
+	}
+}
+
 func TestValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	err := Config{CassandraKeyspace: "1x", TrackMaxBatchEvents: 0, TrackMaxBodyBytes: 1, LogLevel: "info", LogFormat: "json",
 		CassandraTimeout: time.Second, CassandraConnectTimeout: time.Second, CassandraHosts: []string{"h"},
-		CassandraReplication: "{}"}.Validate()
+		CassandraReplication: "{}", OTelMetricExportInterval: 1000, OTelTracesExporter: "none",
+		OTelTracesSampler: "always_on"}.Validate()
 	if err == nil {
 		t.Fatal("got no error, want three")
 	}

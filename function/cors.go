@@ -64,7 +64,7 @@ func (c corsPolicy) headers(next http.Handler) http.Handler {
 func (c corsPolicy) allowedOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !c.allows(origin) {
-			writeProblem(w, errOriginNotAllowed(origin))
+			writeProblem(w, r, errOriginNotAllowed(origin))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -101,7 +101,7 @@ func (c corsPolicy) preflight(w http.ResponseWriter, r *http.Request) {
 // errOriginNotAllowed answers a preflight or POST from a page whose origin
 // is not in TRACK_CORS_ORIGINS.
 func errOriginNotAllowed(origin string) *apiError {
-	return &apiError{Status: http.StatusForbidden, Detail: "pages of this origin may not send events here",
+	return &apiError{Status: http.StatusForbidden, Detail: "pages of this origin may not send events here", Reason: "origin_not_allowed",
 		Errors: []event.FieldError{{Field: "Origin", Reason: "origin_not_allowed", Message: "origin " + origin + " is not in TRACK_CORS_ORIGINS"}}}
 }
 

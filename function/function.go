@@ -21,11 +21,13 @@ import (
 
 	"tracker/function/event"
 	"tracker/function/store"
+	"tracker/function/telemetry"
 )
 
 // Function is the func-go instance. New makes it without I/O; Start reads
-// the configuration and connects in the background; requests that arrive
-// before that are answered 503 with Retry-After.
+// the configuration, opens the metrics listener and connects in the
+// background; requests that arrive before that are answered 503 with
+// Retry-After.
 type Function struct {
 	handler atomic.Pointer[http.Handler]
 	store   connecting
@@ -33,6 +35,7 @@ type Function struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // ends the connect loop
 	done   chan struct{}      // closed when the connect loop returns
+	tel    *telemetry.Telemetry
 }
 
 // New returns a Function that is not started yet.
@@ -41,31 +44,51 @@ func New() *Function {
 }
 
 // Start reads the configuration from env, the environment func-go hands
-// it, and connects to Cassandra, retrying with backoff until it succeeds
-// or Stop is called. func-go calls it in a goroutine while it already
-// serves; an error here (an invalid configuration) stops the process.
+// it, starts its telemetry, and connects to Cassandra, retrying with
+// backoff until it succeeds or Stop is called. func-go calls it in a
+// goroutine while it already serves; an error here (an invalid
+// configuration, a metrics address that cannot be listened on) stops the
+// process.
 func (f *Function) Start(_ context.Context, env map[string]string) error {
 	cfg, ignored, err := LoadConfig(LookupIn(env))
 	if err != nil {
+		// func-go's lines, its report of this error among them, still
+		// come out: as JSON, the default.
+		telemetry.RouteRuntimeLogs(slog.New(slog.NewJSONHandler(os.Stderr, nil)), slog.LevelInfo)
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
-	log := newLogger(cfg, os.Stderr)
+	log, level := newLogger(cfg, os.Stderr)
+	telemetry.RouteRuntimeLogs(log, level)
 	for _, name := range ignored {
 		log.Warn("ignoring an unresolved template value; using the default", "variable", name)
 	}
 	log.Info("configuration", "config", cfg)
 
+	h := newHandler(cfg, &f.store, log)
+	tel, err := telemetry.New(cfg.Telemetry(), log, telemetry.Sources{
+		HostsUp:             f.store.HostsUp,
+		Ready:               f.store.Healthy,
+		EventsInFlight:      h.inflight.Load,
+		EventsInFlightLimit: cfg.TrackMaxInflight,
+	})
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	if err := tel.ServeMetrics(); err != nil {
+		return err
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	defer close(done)
 	f.mu.Lock()
-	f.cancel, f.done = cancel, done
+	f.cancel, f.done, f.tel = cancel, done, tel
 	f.mu.Unlock()
 
-	h := newHandler(cfg, &f.store, log)
-	f.handler.Store(&h)
+	api := tel.Handler(h.routes())
+	f.handler.Store(&api)
 	return connectLoop(ctx, log, func(ctx context.Context) error {
-		s, err := store.Open(ctx, cfg.Store(), log)
+		s, err := store.Open(ctx, cfg.Store(), log, tel.Observer())
 		if err == nil {
 			f.store.set(s)
 		}
@@ -98,11 +121,12 @@ func connectLoop(ctx context.Context, log *slog.Logger, connect func(context.Con
 	}
 }
 
-// Stop ends the connect loop and closes the store. func-go calls it after
-// the HTTP server has finished the requests in flight.
+// Stop ends the connect loop, closes the store, then sends the last spans
+// and metrics and closes the metrics listener. func-go calls it after the
+// HTTP server has finished the requests in flight.
 func (f *Function) Stop(ctx context.Context) error {
 	f.mu.Lock()
-	cancel, done := f.cancel, f.done
+	cancel, done, tel := f.cancel, f.done, f.tel
 	f.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -113,6 +137,9 @@ func (f *Function) Stop(ctx context.Context) error {
 	}
 	if s := f.store.p.Load(); s != nil {
 		s.Close()
+	}
+	if tel != nil {
+		return tel.Shutdown(ctx)
 	}
 	return nil
 }
@@ -133,7 +160,7 @@ func (f *Function) Alive(context.Context) (bool, error) {
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	h := f.handler.Load()
 	if h == nil {
-		writeProblem(w, unavailable("the function is starting", 1))
+		writeProblem(w, r, unavailable("the function is starting", "unavailable", 1))
 		return
 	}
 	(*h).ServeHTTP(w, r)
@@ -163,12 +190,27 @@ func (c *connecting) Ready() bool {
 	return s != nil && s.Ready()
 }
 
+// Healthy is Ready without starting a probe, for the metrics.
+func (c *connecting) Healthy() bool {
+	s := c.p.Load()
+	return s != nil && s.Healthy()
+}
+
+// HostsUp is how many Cassandra nodes the driver counts as up; 0 before
+// the first connection.
+func (c *connecting) HostsUp() int {
+	if s := c.p.Load(); s != nil {
+		return s.HostsUp()
+	}
+	return 0
+}
+
 // newLogger builds the slog logger of LOG_LEVEL and LOG_FORMAT.
-func newLogger(cfg Config, out io.Writer) *slog.Logger {
+func newLogger(cfg Config, out io.Writer) (*slog.Logger, slog.Level) {
 	level, _ := parseLevel(cfg.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(out, opts))
+		return slog.New(slog.NewTextHandler(out, opts)), level
 	}
-	return slog.New(slog.NewJSONHandler(out, opts))
+	return slog.New(slog.NewJSONHandler(out, opts)), level
 }

@@ -22,7 +22,7 @@ func TestStartRejectsInvalidConfig(t *testing.T) {
 // retrying, and end its retry loop when stopped.
 func TestUnreachableCassandra(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"CASSANDRA_HOSTS": "127.0.0.1:1", "CASSANDRA_CONNECT_TIMEOUT": "200ms", "LOG_LEVEL": "error"}
+	env := map[string]string{"CASSANDRA_HOSTS": "127.0.0.1:1", "CASSANDRA_CONNECT_TIMEOUT": "200ms", "LOG_LEVEL": "error", "METRICS_ADDRESS": "127.0.0.1:0"}
 	f := New()
 	started := make(chan error, 1)
 	go func() { started <- f.Start(context.Background(), env) }()

@@ -3,12 +3,13 @@ package function
 import (
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"tracker/function/event"
 	"tracker/function/store"
+	"tracker/function/telemetry"
 )
 
 // This file is the one place where errors become HTTP answers: the event
@@ -27,40 +28,104 @@ type apiError struct {
 	Allow string
 	// RetryAfter, in seconds, is sent with 503.
 	RetryAfter int
+	// Reason is the snake_case reason that metrics and the log give the
+	// answer: the first problem's reason for a 400, else the status's
+	// (too_large, unsupported_media_type, timeout, internal, ...).
+	Reason string
+	// Err is the error behind a 5xx, for the log; never shown.
+	Err error
 }
 
 func (e *apiError) Error() string { return e.Detail }
 
-func unavailable(detail string, retryAfter int) *apiError {
-	return &apiError{Status: http.StatusServiceUnavailable, Detail: detail, RetryAfter: retryAfter}
+func unavailable(detail, reason string, retryAfter int) *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Detail: detail, Reason: reason, RetryAfter: retryAfter}
 }
 
-// problemOf turns an error of a request into what the client is told,
-// and logs what only the operator may see. events is how many events the
-// request carried, for the log.
-func problemOf(log *slog.Logger, r *http.Request, err error, events int) *apiError {
+// problemOf turns an error of a request into what the client is told. A
+// store error becomes a 503 when a retry may cure it, its reason the kind
+// of failure; any other error is an internal fault, a 500. The error
+// itself stays in Err, for the log.
+func problemOf(err error) *apiError {
 	var (
-		apiErr   *apiError
-		invalid  *event.InvalidError
-		tooMany  *event.TooManyError
-		answered *apiError
+		apiErr  *apiError
+		invalid *event.InvalidError
+		tooMany *event.TooManyError
 	)
 	switch {
 	case errors.As(err, &apiErr):
-		answered = apiErr
+		return apiErr
 	case errors.As(err, &invalid):
-		answered = &apiError{Status: http.StatusBadRequest, Detail: invalid.Detail, Errors: invalid.Errors}
+		reason := "invalid"
+		if len(invalid.Errors) > 0 {
+			reason = invalid.Errors[0].Reason
+		}
+		return &apiError{Status: http.StatusBadRequest, Detail: invalid.Detail, Errors: invalid.Errors, Reason: reason}
 	case errors.As(err, &tooMany):
-		answered = &apiError{Status: http.StatusRequestEntityTooLarge, Detail: tooMany.Error()}
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Detail: tooMany.Error(), Reason: "too_large"}
 	case errors.Is(err, store.ErrUnavailable):
-		log.Warn("events not stored", "events", events, "error", err)
-		return unavailable("the events were not stored; retry later with the same ids", 1)
-	default:
-		log.Error("events not stored", "events", events, "error", err)
-		return &apiError{Status: http.StatusInternalServerError, Detail: "the events were not stored because of an internal error; retry later with the same ids"}
+		reason := store.ErrorKind(err)
+		if !slices.Contains(telemetry.FailedReasons, reason) {
+			reason = "unavailable"
+		}
+		e := unavailable("the events were not stored; retry later with the same ids", reason, 1)
+		e.Err = err
+		return e
 	}
-	log.Debug("request rejected", "method", r.Method, "path", r.URL.Path, "status", answered.Status, "detail", answered.Detail)
-	return answered
+	return &apiError{Status: http.StatusInternalServerError, Detail: "the events were not stored because of an internal error; retry later with the same ids",
+		Reason: "internal", Err: err}
+}
+
+// countRefused tells rec what became of the events of a request answered
+// e: events of a 4xx are rejected, of a 5xx failed. n is how many events
+// the request carried; 0 when they were not read, which counts as one.
+// An invalid batch counts each bad event under its first problem's reason
+// and its good events under in_invalid_batch, since none of them was
+// stored.
+func countRefused(rec *telemetry.Request, e *apiError, err error, n int) {
+	var (
+		invalid *event.InvalidError
+		tooMany *event.TooManyError
+	)
+	switch {
+	case e.Status >= 500:
+		rec.Failed(e.Reason, max(n, 1), e.Err)
+	case errors.As(err, &invalid):
+		for reason, count := range rejectedReasons(invalid) {
+			rec.Rejected(reason, count)
+		}
+	case errors.As(err, &tooMany):
+		rec.Rejected(e.Reason, tooMany.Events)
+	default:
+		rec.Rejected(e.Reason, max(n, 1))
+	}
+}
+
+// rejectedReasons counts the events of an invalid request by reason.
+func rejectedReasons(inv *event.InvalidError) map[string]int {
+	first := map[int]string{} // an event's first problem, by its index
+	whole := ""               // the first problem of the request as a whole
+	for _, fe := range inv.Errors {
+		switch {
+		case fe.Index == nil:
+			if whole == "" {
+				whole = fe.Reason
+			}
+		case first[*fe.Index] == "":
+			first[*fe.Index] = fe.Reason
+		}
+	}
+	out := map[string]int{}
+	for _, reason := range first {
+		out[reason]++
+	}
+	if rest := max(inv.Events, 1) - len(first); rest > 0 {
+		if whole == "" {
+			whole = "in_invalid_batch"
+		}
+		out[whole] += rest
+	}
+	return out
 }
 
 // problem is an RFC 9457 problem details body with an errors extension.
@@ -72,8 +137,10 @@ type problem struct {
 	Errors []event.FieldError `json:"errors,omitempty"`
 }
 
-// writeProblem writes e as application/problem+json.
-func writeProblem(w http.ResponseWriter, e *apiError) {
+// writeProblem writes e as application/problem+json, and tells the
+// request's telemetry its reason.
+func writeProblem(w http.ResponseWriter, r *http.Request, e *apiError) {
+	telemetry.RequestFrom(r.Context()).Problem(e.Reason, e.Err)
 	h := w.Header()
 	if e.Allow != "" {
 		h.Set("Allow", e.Allow)

@@ -32,9 +32,8 @@ type handler struct {
 }
 
 // newHandler returns the API with its dependencies; tests pass a fake store.
-func newHandler(cfg Config, store Store, log *slog.Logger) http.Handler {
-	h := &handler{cfg: cfg, store: store, log: log, now: time.Now}
-	return h.routes()
+func newHandler(cfg Config, store Store, log *slog.Logger) *handler {
+	return &handler{cfg: cfg, store: store, log: log, now: time.Now}
 }
 
 // routes is the whole API. func-go serves /health/readiness and
@@ -51,7 +50,7 @@ func (h *handler) routes() http.Handler {
 // handleHealth answers 200 while the store takes writes, else 503.
 func (h *handler) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if !h.store.Ready() {
-		writeProblem(w, unavailable("the event store is not reachable yet", 1))
+		writeProblem(w, r, unavailable("the event store is not reachable yet", "unavailable", 1))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -64,16 +63,19 @@ func problemsForUnrouted(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next, pattern := mux.Handler(r)
 		if pattern != "" {
+			// As mux.ServeHTTP would: the telemetry names the route by it.
+			r.Pattern = pattern
 			next.ServeHTTP(w, r)
 			return
 		}
 		answer := &capturedAnswer{header: http.Header{}}
 		next.ServeHTTP(answer, r)
 		if answer.status == http.StatusMethodNotAllowed {
-			writeProblem(w, &apiError{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not allowed here", Allow: answer.header.Get("Allow")})
+			writeProblem(w, r, &apiError{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not allowed here",
+				Allow: answer.header.Get("Allow"), Reason: "method_not_allowed"})
 			return
 		}
-		writeProblem(w, &apiError{Status: http.StatusNotFound, Detail: "no such path; events go to POST /track"})
+		writeProblem(w, r, &apiError{Status: http.StatusNotFound, Detail: "no such path; events go to POST /track", Reason: "not_found"})
 	})
 }
 

@@ -1,6 +1,7 @@
 package function
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"tracker/function/event"
 	"tracker/function/event/cloudevent"
+	"tracker/function/telemetry"
 )
 
 // trackResponse is the body of a 201.
@@ -19,81 +21,158 @@ type trackResponse struct {
 }
 
 // handleTrack decodes, validates and stores events, and answers 201 only
-// after every one of them is stored.
+// after every one of them is stored. It tells the request's telemetry the
+// form of the events and what became of each.
 func (h *handler) handleTrack(w http.ResponseWriter, r *http.Request) {
-	events, err := h.decode(w, r)
+	rec := telemetry.RequestFrom(r.Context())
+	in, err := h.decode(w, r)
+	rec.SetFormat(in.format)
+	if in.single() {
+		a := in.ce[0]
+		rec.SetCloudEvent(telemetry.CloudEvent{ID: a.ID, Source: a.Source, Type: a.Type})
+	}
+	ctx := rec.Trace(r.Context(), in.traceParent(), in.links())
 	if err != nil {
-		writeProblem(w, problemOf(h.log, r, err, 0))
+		h.refuse(w, r, err, len(in.events))
 		return
 	}
-	n := int64(len(events))
+	n := int64(len(in.events))
 	if h.inflight.Add(n) > int64(h.cfg.TrackMaxInflight) {
 		h.inflight.Add(-n)
-		writeProblem(w, problemOf(h.log, r, errOverloaded, len(events)))
+		h.refuse(w, r, errOverloaded, len(in.events))
 		return
 	}
 	// One deadline for the whole write, so that a request never waits much
 	// longer than CASSANDRA_TIMEOUT, however many queries it needs.
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.CassandraTimeout)
-	err = h.store.Save(ctx, events)
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.CassandraTimeout)
+	err = h.store.Save(ctx, in.events)
 	cancel()
 	h.inflight.Add(-n)
 	if err != nil {
-		writeProblem(w, problemOf(h.log, r, err, len(events)))
+		h.refuse(w, r, err, len(in.events))
 		return
 	}
-	ids := make([]string, len(events))
-	for i := range events {
-		ids[i] = events[i].ID
+	ids := make([]string, len(in.events))
+	for i := range in.events {
+		ids[i] = in.events[i].ID
 	}
 	writeJSON(w, http.StatusCreated, trackResponse{IDs: ids})
+	rec.Stored(len(in.events))
+}
+
+// refuse answers a request whose n events were not stored because of err.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error, n int) {
+	e := problemOf(err)
+	writeProblem(w, r, e)
+	countRefused(telemetry.RequestFrom(r.Context()), e, err, n)
 }
 
 // errOverloaded answers a request that would pass TRACK_MAX_INFLIGHT.
-var errOverloaded = unavailable("too many events are being stored right now; retry later with the same ids", 1)
+var errOverloaded = unavailable("too many events are being stored right now; retry later with the same ids", "overloaded", 1)
+
+// decoded is what decode read of a request: its events, their form (one
+// of telemetry.Formats) and, for CloudEvents, their attributes.
+type decoded struct {
+	events []event.Event
+	format string
+	ce     []cloudevent.Attributes
+}
+
+// single reports whether the request was one CloudEvent.
+func (d *decoded) single() bool {
+	return len(d.ce) == 1 && d.format != "ce_batch"
+}
+
+// traceParent is the traceparent of a single CloudEvent, which parents the
+// request's span when its HTTP headers carry none.
+func (d *decoded) traceParent() string {
+	if d.single() {
+		return d.ce[0].TraceParent
+	}
+	return ""
+}
+
+// links are the traceparents of the request's CloudEvents.
+func (d *decoded) links() []string {
+	var out []string
+	for _, a := range d.ce {
+		if a.TraceParent != "" {
+			out = append(out, a.TraceParent)
+		}
+	}
+	return out
+}
 
 // decode reads the body once, within the size limit, and hands it to the
 // decoder of its form: a CloudEvent by its headers, else plain JSON in
-// the content types a browser or curl sends.
-func (h *handler) decode(w http.ResponseWriter, r *http.Request) ([]event.Event, error) {
+// the content types a browser or curl sends. What it could tell of the
+// request (its form, a binary CloudEvent's attributes) is in the result
+// even when err is set.
+func (h *handler) decode(w http.ResponseWriter, r *http.Request) (decoded, error) {
+	in := decoded{format: "unknown"}
 	mode, err := cloudevent.ModeOf(r.Header)
 	if err != nil {
-		return nil, err
+		return in, err
 	}
-	if mode == cloudevent.None {
+	switch mode {
+	case cloudevent.None:
 		mt, err := mediaType(r.Header)
 		if err != nil {
-			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Detail: "the Content-Type header cannot be parsed"}
+			return in, &apiError{Status: http.StatusUnsupportedMediaType, Detail: "the Content-Type header cannot be parsed", Reason: "unsupported_media_type"}
 		}
 		switch mt {
 		case "", "application/json", "text/plain", "application/x-www-form-urlencoded":
 		default:
-			return nil, &apiError{Status: http.StatusUnsupportedMediaType,
+			return in, &apiError{Status: http.StatusUnsupportedMediaType, Reason: "unsupported_media_type",
 				Detail: "Content-Type " + mt + " is not accepted; send application/json, text/plain, or a CloudEvent"}
 		}
+	case cloudevent.Binary:
+		in.format = "ce_binary"
+		// From the headers, for the log and the trace even when the
+		// event cannot be decoded.
+		in.ce = []cloudevent.Attributes{cloudevent.HeaderAttributes(r.Header)}
+	case cloudevent.Structured:
+		in.format = "ce_structured"
+	case cloudevent.Batch:
+		in.format = "ce_batch"
 	}
 
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.TrackMaxBodyBytes))
+	// The server's own writer: only it can close the connection after a
+	// body over the limit.
+	body, err := io.ReadAll(http.MaxBytesReader(telemetry.Unwrap(w), r.Body, h.cfg.TrackMaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "the body is larger than the limit of " + formatBytes(h.cfg.TrackMaxBodyBytes)}
+			return in, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "the body is larger than the limit of " + formatBytes(h.cfg.TrackMaxBodyBytes), Reason: "too_large"}
 		}
-		return nil, &apiError{Status: http.StatusBadRequest, Detail: "the body could not be read"}
+		return in, &apiError{Status: http.StatusBadRequest, Detail: "the body could not be read", Reason: "unreadable_body"}
 	}
 
 	now := h.now().UTC()
 	switch mode {
 	case cloudevent.Binary, cloudevent.Structured:
-		return cloudevent.Decode(r.Context(), r.Header, body, now)
+		var attrs []cloudevent.Attributes
+		if in.events, attrs, err = cloudevent.Decode(r.Context(), r.Header, body, now); err == nil {
+			in.ce = attrs
+		}
 	case cloudevent.Batch:
-		return cloudevent.DecodeBatch(body, now, h.cfg.TrackMaxBatchEvents)
+		in.events, in.ce, err = cloudevent.DecodeBatch(body, now, h.cfg.TrackMaxBatchEvents)
 	default:
-		return event.DecodePlain(body, now, h.cfg.TrackMaxBatchEvents)
+		in.format = plainFormat(body)
+		in.events, err = event.DecodePlain(body, now, h.cfg.TrackMaxBatchEvents)
 	}
+	return in, err
+}
+
+// plainFormat tells a plain batch (a JSON array) from a single event.
+func plainFormat(body []byte) string {
+	if b := bytes.TrimLeft(body, " \t\n\r"); len(b) > 0 && b[0] == '[' {
+		return "plain_batch"
+	}
+	return "plain"
 }
 
 // mediaType returns the request's media type in lower case, "" when absent.

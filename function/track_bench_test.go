@@ -7,12 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"tracker/function/event"
+	"tracker/function/store"
+	"tracker/function/telemetry"
 )
 
 // discardStore accepts every event at once, so that the benchmarks
@@ -95,5 +98,97 @@ func BenchmarkTrack(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
 			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/events, "allocs/event")
 		})
+	}
+}
+
+// observingStore accepts every event and tells its observer what the real
+// store would: per event, three statements and their writers' waits.
+type observingStore struct{ obs store.Observer }
+
+func (s observingStore) Save(ctx context.Context, events []event.Event) error {
+	for range events {
+		for _, table := range []string{"events_by_id", "events_by_user", "events_by_target"} {
+			start := time.Now()
+			s.obs.WriterWait(time.Microsecond)
+			s.obs.Statement(ctx, store.Statement{Keyspace: "tracking", Table: table, Operation: "insert",
+				CQL: "INSERT INTO tracking." + table + " (event_id) VALUES (?)", Consistency: "local_quorum",
+				Outcome: "ok", Start: start, End: start.Add(time.Millisecond)})
+		}
+	}
+	return nil
+}
+
+func (observingStore) Ready() bool { return true }
+
+// BenchmarkTrackTelemetry is BenchmarkTrack's plain and binary CloudEvent
+// requests with telemetry off, with metrics (the default), and with every
+// request traced to an OTLP receiver that accepts everything: what the
+// telemetry costs per event, with the store's observer calls included.
+func BenchmarkTrackTelemetry(b *testing.B) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	variants := []struct {
+		name string
+		cfg  *telemetry.Config
+	}{
+		{"off", nil},
+		{"metrics", &telemetry.Config{MetricsAddress: "127.0.0.1:0", MetricsExporters: []string{"prometheus"}, TracesExporter: "none"}},
+		{"tracing", &telemetry.Config{MetricsAddress: "127.0.0.1:0", MetricsExporters: []string{"prometheus"}, TracesExporter: "otlp",
+			OTLPTracesEndpoint: sink.URL + "/v1/traces", Sampler: "always_on"}},
+	}
+	requests := []struct {
+		name   string
+		header map[string]string
+		body   string
+	}{
+		{"plain", map[string]string{"Content-Type": "application/json"}, benchPlainEvent(1)},
+		{"ce-binary", map[string]string{
+			"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "1", "Ce-Source": "https://bench.example/web",
+			"Ce-Type": "dev.tracker.impression", "Ce-Time": "2026-05-04T12:00:00.123Z",
+		}, `{"username":"user-1","target":"https://example.com/page/1","description":"VIEW"}`},
+	}
+	cfg := Config{TrackMaxBodyBytes: 1 << 20, TrackMaxBatchEvents: 500, TrackMaxInflight: 2000, CassandraTimeout: time.Second}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, rq := range requests {
+		for _, v := range variants {
+			b.Run(rq.name+"/"+v.name, func(b *testing.B) {
+				var st Store = discardStore{}
+				h := &handler{cfg: cfg, log: log, now: func() time.Time { return time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC) }}
+				api := h.routes()
+				if v.cfg != nil {
+					tel, err := telemetry.New(*v.cfg, log, telemetry.Sources{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer tel.Shutdown(context.Background())
+					st = observingStore{tel.Observer()}
+					api = tel.Handler(h.routes())
+				}
+				h.store = st
+				body := []byte(rq.body)
+				req, err := http.NewRequest(http.MethodPost, "http://localhost/track", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for k, val := range rq.header {
+					req.Header[k] = []string{val}
+				}
+				reader := bytes.NewReader(body)
+				w := &capturedAnswer{header: http.Header{}}
+				b.ReportAllocs()
+				for b.Loop() {
+					reader.Reset(body)
+					req.Body = io.NopCloser(reader)
+					clear(w.header)
+					api.ServeHTTP(w, req)
+					if w.status != http.StatusCreated {
+						b.Fatalf("status %d, want 201", w.status)
+					}
+				}
+			})
+		}
 	}
 }

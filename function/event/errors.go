@@ -21,6 +21,9 @@ type InvalidError struct {
 	Detail string
 	// Errors names every problem found, by index and field.
 	Errors []FieldError
+	// Events is how many events the rejected batch held; 0 when the
+	// request was no batch or could not be read as one.
+	Events int
 }
 
 func (e *InvalidError) Error() string { return e.Detail }
@@ -48,7 +51,9 @@ func (fe *fieldErrors) add(index *int, field, reason, format string, args ...any
 // InvalidBatch rejects a batch of n items (what names them: "events",
 // "CloudEvents") for the problems errs, which name their indexes.
 func InvalidBatch(what string, n int, errs []FieldError) *InvalidError {
-	return invalid(fmt.Sprintf("%d of %d %s are invalid; nothing was stored", countIndexes(errs), n, what), errs)
+	e := invalid(fmt.Sprintf("%d of %d %s are invalid; nothing was stored", countIndexes(errs), n, what), errs)
+	e.Events = n
+	return e
 }
 
 // countIndexes is how many events of a batch have a problem.

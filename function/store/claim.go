@@ -96,6 +96,9 @@ func (s *Store) claim(ctx context.Context, ev *event.Event, t *eventTimes) error
 	existing := make(map[string]any, 8)
 	applied, err := s.query(ctx, s.stmts.claim, rows[byID]...).
 		SerialConsistency(s.cfg.serialConsistency()).MapScanCAS(existing)
+	if err == nil {
+		s.obs.Claim(ctx, !applied)
+	}
 	switch {
 	case err != nil:
 		return err

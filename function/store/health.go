@@ -66,17 +66,7 @@ func (h *writeHealth) probe(now time.Time, check func() error) bool {
 // events_by_id at the configured consistency, the replicas and the path a
 // write takes.
 func (s *Store) Ready() bool {
-	if s.session.Closed() {
-		return false
-	}
-	up := false
-	for _, h := range s.session.GetHosts() {
-		if h.IsUp() {
-			up = true
-			break
-		}
-	}
-	if !up {
+	if s.session.Closed() || s.HostsUp() == 0 {
 		return false
 	}
 	if s.health.healthy() {
@@ -88,4 +78,24 @@ func (s *Store) Ready() bool {
 		return s.query(ctx, s.stmts.probes[byID], "readiness probe").Exec()
 	})
 	return false
+}
+
+// HostsUp is how many Cassandra nodes the driver counts as up now.
+func (s *Store) HostsUp() int {
+	if s.session.Closed() {
+		return 0
+	}
+	up := 0
+	for _, h := range s.session.GetHosts() {
+		if h.IsUp() {
+			up++
+		}
+	}
+	return up
+}
+
+// Healthy is Ready without its side effect: it starts no probe, so a
+// metrics scrape may call it as often as it likes.
+func (s *Store) Healthy() bool {
+	return !s.session.Closed() && s.HostsUp() > 0 && s.health.healthy()
 }

@@ -11,18 +11,26 @@ import (
 
 // Open connects to Cassandra with cfg, creates the schema when cfg says
 // so, checks that every table answers, and returns a store ready for
-// writes. A failed Open leaves nothing open; the caller may try again.
-// Close releases what Open holds.
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
+// writes. obs is told of every statement and connection attempt; nil
+// observes nothing. A failed Open leaves nothing open; the caller may try
+// again. Close releases what Open holds.
+func Open(ctx context.Context, cfg Config, log *slog.Logger, obs Observer) (*Store, error) {
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	s := &Store{
 		cfg:   cfg,
 		log:   log,
+		obs:   obs,
 		stmts: newStatements(cfg.Keyspace),
 		queue: make(chan statement),
 		quit:  make(chan struct{}),
 	}
+	cluster := clusterConfig(cfg, log)
+	driverObs := newDriverObserver(obs, cfg.Keyspace, &s.stmts)
+	cluster.QueryObserver, cluster.ConnectObserver = driverObs, driverObs
 	var err error
-	if s.session, err = clusterConfig(cfg, log).CreateSession(); err != nil {
+	if s.session, err = cluster.CreateSession(); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	if err := s.prepareSchema(ctx); err != nil {

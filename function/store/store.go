@@ -23,6 +23,7 @@ import (
 type Store struct {
 	cfg     Config
 	log     *slog.Logger
+	obs     Observer
 	session *gocql.Session
 	stmts   statements
 

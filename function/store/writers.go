@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"sync"
+	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 )
@@ -59,8 +60,11 @@ func (s *Store) startWriters() {
 // ends. It reports whether the statement was taken.
 func (s *Store) submit(ctx context.Context, w *saveWait, stmt string, values row) bool {
 	w.wg.Add(1)
+	queued := time.Now()
 	select {
 	case s.queue <- statement{ctx: ctx, wait: w, stmt: stmt, values: values}:
+		// The queue is unbuffered: the send returns when a writer took it.
+		s.obs.WriterWait(time.Since(queued))
 		return true
 	case <-ctx.Done():
 		w.fail(ctx.Err())

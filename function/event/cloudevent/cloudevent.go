@@ -20,6 +20,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	ce "github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/cloudevents/sdk-go/v2/types"
 
 	"tracker/function/event"
 )
@@ -56,42 +57,72 @@ func ModeOf(header http.Header) (Mode, error) {
 	return None, nil
 }
 
+// Attributes are what the tracker reads of a CloudEvent besides the
+// event it stores, for its logs and traces.
+type Attributes struct {
+	ID, Source, Type string
+	// TraceParent is the W3C traceparent of the CloudEvents
+	// distributed-tracing extension; empty when the event has none.
+	TraceParent string
+}
+
+func attributesOf(e *ce.Event) Attributes {
+	a := Attributes{ID: e.ID(), Source: e.Source(), Type: e.Type()}
+	if tp, ok := e.Extensions()["traceparent"]; ok {
+		a.TraceParent, _ = types.ToString(tp)
+	}
+	return a
+}
+
+// HeaderAttributes reads the attributes of a binary-mode CloudEvent from
+// its headers as they came, for the log and the trace of a request whose
+// event cannot be decoded.
+func HeaderAttributes(header http.Header) Attributes {
+	return Attributes{
+		ID: header.Get("ce-id"), Source: header.Get("ce-source"), Type: header.Get("ce-type"),
+		TraceParent: header.Get("ce-traceparent"),
+	}
+}
+
 // Decode reads a binary or structured mode CloudEvent: its headers and
-// its whole body. now is when the request was read.
-func Decode(ctx context.Context, header http.Header, body []byte, now time.Time) ([]event.Event, error) {
+// its whole body. now is when the request was read. It returns the event
+// and its attributes, or an *event.InvalidError.
+func Decode(ctx context.Context, header http.Header, body []byte, now time.Time) ([]event.Event, []Attributes, error) {
 	// An empty body is a binary-mode event without data; FromCloudEvent
 	// names that field.
 	if !utf8.Valid(body) {
-		return nil, event.ErrInvalidUTF8
+		return nil, nil, event.ErrInvalidUTF8
 	}
 	msg := cehttp.NewMessage(header, io.NopCloser(bytes.NewReader(body)))
 	e, err := binding.ToEvent(ctx, msg)
 	if err != nil {
-		return nil, &event.InvalidError{Detail: "the CloudEvent cannot be read", Errors: []event.FieldError{readError(nil, err)}}
+		return nil, nil, &event.InvalidError{Detail: "the CloudEvent cannot be read", Errors: []event.FieldError{readError(nil, err)}}
 	}
 	var ev event.Event
 	if fe := fromSDK(e, nil, now, &ev); len(fe) > 0 {
-		return nil, &event.InvalidError{Detail: "the CloudEvent is invalid", Errors: fe}
+		return nil, nil, &event.InvalidError{Detail: "the CloudEvent is invalid", Errors: fe}
 	}
-	return []event.Event{ev}, nil
+	return []event.Event{ev}, []Attributes{attributesOf(e)}, nil
 }
 
 // DecodeBatch reads application/cloudevents-batch+json: a JSON array of
 // at most maxEvents structured CloudEvents, each decoded by the SDK and
-// checked alone so that every bad index is named.
-func DecodeBatch(body []byte, now time.Time, maxEvents int) ([]event.Event, error) {
+// checked alone so that every bad index is named. It returns the events
+// and their attributes in the same order, or an error.
+func DecodeBatch(body []byte, now time.Time, maxEvents int) ([]event.Event, []Attributes, error) {
 	if err := event.CheckBody(body); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, &event.InvalidError{Detail: "the body is not a JSON array of CloudEvents", Errors: []event.FieldError{event.JSONError(nil, err)}}
+		return nil, nil, &event.InvalidError{Detail: "the body is not a JSON array of CloudEvents", Errors: []event.FieldError{event.JSONError(nil, err)}}
 	}
 	if err := event.CheckBatchSize(len(raws), maxEvents); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var fe []event.FieldError
 	events := make([]event.Event, len(raws))
+	attrs := make([]Attributes, len(raws))
 	for i, raw := range raws {
 		// raw is one valid JSON value of the array read above, so the
 		// SDK's decoder runs directly; json.Unmarshal would first scan the
@@ -102,11 +133,12 @@ func DecodeBatch(body []byte, now time.Time, maxEvents int) ([]event.Event, erro
 			continue
 		}
 		fe = append(fe, fromSDK(&e, &i, now, &events[i])...)
+		attrs[i] = attributesOf(&e)
 	}
 	if len(fe) > 0 {
-		return nil, event.InvalidBatch("CloudEvents", len(raws), fe)
+		return nil, nil, event.InvalidBatch("CloudEvents", len(raws), fe)
 	}
-	return events, nil
+	return events, attrs, nil
 }
 
 // fromSDK checks a CloudEvent by the specification (the SDK's Validate)

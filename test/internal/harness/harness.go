@@ -57,6 +57,9 @@ type Function struct {
 	URL     string // http://127.0.0.1:port
 	LogPath string
 	Started time.Time // just before exec, for cold-start figures
+	// MetricsAddr is where it serves /metrics (127.0.0.1:port); empty
+	// when the caller turned the listener off with METRICS_ADDRESS=.
+	MetricsAddr string
 
 	exited chan struct{}
 	err    error
@@ -70,21 +73,34 @@ func StartFunction(bin, logPath string, env ...string) (*Function, error) {
 }
 
 // StartFunctionEnv runs bin with env as its whole environment, plus the
-// LISTEN_ADDRESS of a free loopback port, its output in logPath.
+// LISTEN_ADDRESS of a free loopback port and, unless env sets
+// METRICS_ADDRESS, a metrics listener on another (the default port 9464
+// would be taken by the first of the processes that suites start at
+// once), its output in logPath.
 func StartFunctionEnv(bin, logPath string, env []string) (*Function, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	env = append(slices.Clip(env), "LISTEN_ADDRESS="+addr)
+	metrics, set := lookupEnv(env, "METRICS_ADDRESS")
+	if !set {
+		p, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		metrics = "127.0.0.1:" + strconv.Itoa(p)
+		env = append(env, "METRICS_ADDRESS="+metrics)
+	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(slices.Clip(env), "LISTEN_ADDRESS="+addr)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	f := &Function{Cmd: cmd, Addr: addr, URL: "http://" + addr, LogPath: logPath, exited: make(chan struct{})}
+	f := &Function{Cmd: cmd, Addr: addr, URL: "http://" + addr, LogPath: logPath, MetricsAddr: metrics, exited: make(chan struct{})}
 	f.Started = time.Now()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -96,6 +112,17 @@ func StartFunctionEnv(bin, logPath string, env []string) (*Function, error) {
 		close(f.exited)
 	}()
 	return f, nil
+}
+
+// lookupEnv finds the last value of name in env (NAME=value entries), as
+// the process would see it.
+func lookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // PID is the process id.

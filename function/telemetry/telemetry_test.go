@@ -1,0 +1,554 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	zlog "github.com/rs/zerolog/log"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"tracker/function/internal/metricstest"
+	"tracker/function/store"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// serve returns telemetry that serves /metrics on a free loopback port,
+// with tracing off.
+func serve(t *testing.T, log *slog.Logger, src Sources) *Telemetry {
+	t.Helper()
+	tel, err := New(Config{MetricsAddress: "127.0.0.1:0", MetricsExporters: []string{"prometheus"}, TracesExporter: "none"}, log, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tel.ServeMetrics(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return tel
+}
+
+// withSpans records the spans of tel in memory, as an exporter would get
+// them.
+func withSpans(tel *Telemetry, sampler sdktrace.Sampler) *tracetest.InMemoryExporter {
+	exp := tracetest.NewInMemoryExporter()
+	tel.tracers = sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sampler))
+	tel.tracer, tel.tracing = tel.tracers.Tracer(meterName), true
+	return exp
+}
+
+// TestExposedIsTheExposition holds Exposed, which the manifests' PromQL is
+// checked against, to what Prometheus really scrapes: every family, its
+// type and its labels.
+func TestExposedIsTheExposition(t *testing.T) {
+	t.Parallel()
+	tel := serve(t, discard, Sources{HostsUp: func() int { return 2 }, Ready: func() bool { return true },
+		EventsInFlight: func() int64 { return 7 }, EventsInFlightLimit: 2000})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /track", func(w http.ResponseWriter, r *http.Request) {
+		rec := RequestFrom(r.Context())
+		rec.SetFormat("plain_batch")
+		rec.Stored(2)
+		rec.Rejected("invalid_target", 1)
+		rec.Failed("timeout", 1, errors.New("timed out"))
+		w.WriteHeader(http.StatusCreated)
+	})
+	tel.Handler(mux).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/track", strings.NewReader("[]")))
+	obs := tel.Observer()
+	now := time.Now()
+	obs.Statement(context.Background(), store.Statement{Table: "events_by_id", Operation: "insert", Outcome: "ok", Attempt: 1, Start: now, End: now.Add(time.Millisecond)})
+	obs.Connect("127.0.0.1:9042", nil)
+	obs.WriterWait(time.Microsecond)
+	obs.Claim(context.Background(), false)
+
+	fams := metricstest.Scrape(t, tel.MetricsAddr())
+	var got, want []string
+	for name, fam := range fams {
+		if !strings.HasPrefix(name, "tracker_") {
+			continue
+		}
+		labels := map[string]bool{}
+		for _, m := range fam.GetMetric() {
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = true
+			}
+		}
+		got = append(got, name+" "+strings.ToLower(fam.GetType().String())+" "+strings.Join(sortedKeys(labels), ","))
+	}
+	for _, m := range Exposed {
+		labels := slices.Clone(m.Labels)
+		slices.Sort(labels)
+		want = append(want, m.Name+" "+m.Type+" "+strings.Join(labels, ","))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("exposition (-Exposed +scraped):\n%s", diff)
+	}
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "target_info"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("%s missing from the exposition", name)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"tracker_events_received_total", []string{"format", "plain_batch"}, 4},
+		{"tracker_events_stored_total", []string{"format", "plain_batch"}, 2},
+		{"tracker_events_rejected_total", []string{"format", "plain_batch", "reason", "invalid_target"}, 1},
+		{"tracker_events_failed_total", []string{"format", "plain_batch", "reason", "timeout"}, 1},
+		{"tracker_http_requests_total", []string{"route", "/track", "method", "POST", "code", "201"}, 1},
+		{"tracker_cassandra_hosts_up", nil, 2},
+		{"tracker_store_ready", nil, 1},
+		{"tracker_events_in_flight", nil, 7},
+		{"tracker_events_in_flight_limit", nil, 2000},
+		{"tracker_cassandra_retries_total", []string{"table", "events_by_id", "operation", "insert"}, 1},
+		{"tracker_cassandra_claims_total", []string{"outcome", "new"}, 1},
+		{"tracker_build_info", nil, 1},
+	} {
+		if got := fams.Value(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v: got %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestMethodsAreAFixedSet: a made-up method must not become a label value,
+// or a client could grow the series without bound.
+func TestMethodsAreAFixedSet(t *testing.T) {
+	t.Parallel()
+	tel := serve(t, discard, Sources{})
+	h := tel.Handler(http.NotFoundHandler())
+	for _, m := range []string{"GET", "BREW", "PROPFIND"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(m, "/x", nil))
+	}
+	fams := metricstest.Scrape(t, tel.MetricsAddr())
+	want := []string{"code=404,method=GET,route=other", "code=404,method=other,route=other"}
+	got := fams.Series("tracker_http_requests_total")
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
+	}
+	if v := fams.Value("tracker_http_requests_total", "method", "other"); v != 2 {
+		t.Errorf("method=other: got %v, want 2", v)
+	}
+}
+
+// TestRefusedBeforeReadingCountsOne: a POST /track that the handler
+// refuses before reading its events (a CORS 403) counts as one event
+// rejected, so that received = stored + rejected + failed holds.
+func TestRefusedBeforeReadingCountsOne(t *testing.T) {
+	t.Parallel()
+	tel := serve(t, discard, Sources{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /track", func(w http.ResponseWriter, r *http.Request) {
+		RequestFrom(r.Context()).Problem("origin_not_allowed", nil)
+		w.WriteHeader(http.StatusForbidden)
+	})
+	tel.Handler(mux).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/track", nil))
+	fams := metricstest.Scrape(t, tel.MetricsAddr())
+	if got := fams.Value("tracker_events_received_total", "format", "unknown"); got != 1 {
+		t.Errorf("received: got %v, want 1", got)
+	}
+	if got := fams.Value("tracker_events_rejected_total", "format", "unknown", "reason", "origin_not_allowed"); got != 1 {
+		t.Errorf("rejected origin_not_allowed: got %v, want 1", got)
+	}
+}
+
+// TestPanicIsAnInternalFailure: a handler that panics gets a 500 answer,
+// one error line, and its request counted.
+func TestPanicIsAnInternalFailure(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	tel := serve(t, slog.New(slog.NewJSONHandler(&logs, nil)), Sources{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /track", func(http.ResponseWriter, *http.Request) { panic("bug") })
+	rec := httptest.NewRecorder()
+	tel.Handler(mux).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/track", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("status: got %d, want 500", rec.Code)
+	}
+	fams := metricstest.Scrape(t, tel.MetricsAddr())
+	if got := fams.Value("tracker_events_failed_total", "reason", "internal"); got != 1 {
+		t.Errorf("failed internal: got %v, want 1", got)
+	}
+	if !strings.Contains(logs.String(), `"panic":"bug"`) {
+		t.Errorf("no log line about the panic:\n%s", logs.String())
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(time.Second)
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		key        string
+		at         time.Duration
+		ok         bool
+		suppressed int
+	}{
+		{"503 timeout", 0, true, 0},
+		{"503 timeout", 100 * time.Millisecond, false, 0},
+		{"503 timeout", 900 * time.Millisecond, false, 0},
+		{"500 internal", 900 * time.Millisecond, true, 0}, // another key has its own second
+		{"503 timeout", time.Second, true, 2},
+		{"503 timeout", 1500 * time.Millisecond, false, 0},
+		{"503 timeout", 5 * time.Second, true, 1},
+		{"503 timeout", 7 * time.Second, true, 0},
+	}
+	for i, s := range steps {
+		ok, suppressed := l.allow(s.key, t0.Add(s.at))
+		if ok != s.ok || suppressed != s.suppressed {
+			t.Errorf("step %d (%s at %s): got %v, %d; want %v, %d", i, s.key, s.at, ok, suppressed, s.ok, s.suppressed)
+		}
+	}
+}
+
+// TestRequestLogLines: a rejection is logged at debug, a 503 at warn and a
+// 500 at error, each once a second per reason, with the fields an
+// operator searches by.
+func TestRequestLogLines(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	tel := serve(t, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), Sources{})
+	status := http.StatusServiceUnavailable
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /track", func(w http.ResponseWriter, r *http.Request) {
+		rec := RequestFrom(r.Context())
+		rec.SetFormat("ce_binary")
+		rec.SetCloudEvent(CloudEvent{ID: "42", Source: "https://shop.example/web", Type: "dev.tracker.impression"})
+		switch status {
+		case http.StatusServiceUnavailable:
+			rec.Failed("timeout", 1, errors.New("gocql: no response received from cassandra within timeout period"))
+		case http.StatusBadRequest:
+			rec.Rejected("invalid_target", 1)
+		}
+		w.WriteHeader(status)
+	})
+	h := tel.Handler(mux)
+	post := func() {
+		req := httptest.NewRequest(http.MethodPost, "/track", nil)
+		req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	for range 100 {
+		post()
+	}
+	status = http.StatusBadRequest
+	for range 100 {
+		post()
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(l, `"msg":"request`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("100 503s and 100 400s at info: got %d request lines, want 1 (the first 503):\n%s", len(lines), logs.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{
+		"level": "WARN", "msg": "request failed", "route": "/track", "method": "POST", "status": 503.0, "reason": "timeout",
+		"format": "ce_binary", "events": 1.0, "ce.id": "42", "ce.source": "https://shop.example/web", "ce.type": "dev.tracker.impression",
+		"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "error": "gocql: no response received from cassandra within timeout period",
+	} {
+		if got[k] != v {
+			t.Errorf("%s: got %v, want %v", k, got[k], v)
+		}
+	}
+	if _, ok := got["duration_ms"].(float64); !ok {
+		t.Errorf("duration_ms: got %v, want a number", got["duration_ms"])
+	}
+	if _, ok := got["span_id"]; ok {
+		t.Errorf("span_id %v logged while tracing is off: the caller's span is not this request's", got["span_id"])
+	}
+}
+
+// TestRouteRuntimeLogs: func-go's zerolog lines come out as lines of the
+// function's own logger, at its level.
+func TestRouteRuntimeLogs(t *testing.T) {
+	// zerolog's logger and level are the process's: not parallel.
+	var logs bytes.Buffer
+	RouteRuntimeLogs(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), slog.LevelInfo)
+	t.Cleanup(func() { RouteRuntimeLogs(discard, slog.LevelInfo) })
+	zlog.Debug().Msg("function not yet ready")
+	zlog.Info().Str("address", "[::]:8080").Msg("Function implements Start")
+	zlog.Error().Err(errors.New("boom")).Msg("function error")
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2 (no debug):\n%s", len(lines), logs.String())
+	}
+	var info, failure map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &info); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &failure); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{"level": "INFO", "msg": "Function implements Start", "address": "[::]:8080", "component": "func-go"} {
+		if info[k] != v {
+			t.Errorf("info line %s: got %v, want %v", k, info[k], v)
+		}
+	}
+	for k, v := range map[string]any{"level": "ERROR", "msg": "function error", "error": "boom"} {
+		if failure[k] != v {
+			t.Errorf("error line %s: got %v, want %v", k, failure[k], v)
+		}
+	}
+	if _, ok := info["time"].(string); !ok {
+		t.Errorf("time: got %v, want slog's time", info["time"])
+	}
+}
+
+// TestHeldRuntimeLogs: func-go's lines written before Start has read
+// LOG_FORMAT come out in that format once it has, and its debug lines not
+// at all.
+func TestHeldRuntimeLogs(t *testing.T) {
+	// zerolog's logger and level are the process's: not parallel.
+	t.Cleanup(func() { RouteRuntimeLogs(discard, slog.LevelInfo) })
+	HoldRuntimeLogs()
+	runtimeLog.Store(nil) // as in a process where nothing was routed yet
+	zlog.Info().Msg("Function implements Start")
+	zlog.Debug().Msg("function starting")
+	var logs bytes.Buffer
+	RouteRuntimeLogs(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), slog.LevelDebug)
+	zlog.Debug().Msg("function not yet ready")
+	got := logs.String()
+	for _, want := range []string{`level=INFO msg="Function implements Start" component=func-go`, `level=DEBUG msg="function not yet ready" component=func-go`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "function starting") {
+		t.Errorf("a debug line written while held came out:\n%s", got)
+	}
+}
+
+// TestSpans: the server span's parent is the request's traceparent, else
+// the CloudEvent's; links come from the CloudEvents; each statement of a
+// traced request is a client span under it with the database conventions.
+func TestSpans(t *testing.T) {
+	t.Parallel()
+	const (
+		httpParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		ceParent   = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+		ceOther    = "00-11111111111111111111111111111111-2222222222222222-01"
+	)
+	tel := serve(t, discard, Sources{})
+	spans := withSpans(tel, sdktrace.ParentBased(sdktrace.AlwaysSample()))
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /track", func(w http.ResponseWriter, r *http.Request) {
+		rec := RequestFrom(r.Context())
+		ctx := rec.Trace(r.Context(), r.Header.Get("test-ce-parent"), strings.Fields(r.Header.Get("test-links")))
+		start := time.Now()
+		tel.Observer().Statement(ctx, store.Statement{Keyspace: "tracking", Table: "events_by_id", Operation: "claim",
+			CQL: "INSERT INTO tracking.events_by_id (event_id) VALUES (?) IF NOT EXISTS", Consistency: "local_quorum", Serial: "local_serial",
+			Outcome: "ok", Start: start, End: start.Add(time.Millisecond)})
+		tel.Observer().Claim(ctx, true)
+		w.WriteHeader(http.StatusCreated)
+	})
+	h := tel.Handler(mux)
+	post := func(header map[string]string) {
+		req := httptest.NewRequest(http.MethodPost, "/track", nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	post(map[string]string{"traceparent": httpParent, "test-ce-parent": ceParent, "test-links": ceParent})
+	post(map[string]string{"test-ce-parent": ceParent, "test-links": ceParent})
+	post(map[string]string{"test-links": ceParent + " " + ceOther + " not-a-traceparent"})
+
+	got := spans.GetSpans()
+	var servers, clients []tracetest.SpanStub
+	for _, s := range got {
+		switch s.SpanKind {
+		case trace.SpanKindServer:
+			servers = append(servers, s)
+		case trace.SpanKindClient:
+			clients = append(clients, s)
+		}
+	}
+	if len(servers) != 3 || len(clients) != 3 {
+		t.Fatalf("got %d server and %d client spans, want 3 and 3", len(servers), len(clients))
+	}
+	want := []struct {
+		parent string
+		links  []string
+	}{
+		{"4bf92f3577b34da6a3ce929d0e0e4736/00f067aa0ba902b7", []string{"0af7651916cd43dd8448eb211c80319c/b7ad6b7169203331"}},
+		{"0af7651916cd43dd8448eb211c80319c/b7ad6b7169203331", nil},
+		{"", []string{"0af7651916cd43dd8448eb211c80319c/b7ad6b7169203331", "11111111111111111111111111111111/2222222222222222"}},
+	}
+	for i, s := range servers {
+		parent := ""
+		if s.Parent.IsValid() {
+			parent = s.Parent.TraceID().String() + "/" + s.Parent.SpanID().String()
+		}
+		var links []string
+		for _, l := range s.Links {
+			links = append(links, l.SpanContext.TraceID().String()+"/"+l.SpanContext.SpanID().String())
+		}
+		if parent != want[i].parent || !slices.Equal(links, want[i].links) {
+			t.Errorf("server span %d: parent %q links %v; want %q and %v", i, parent, links, want[i].parent, want[i].links)
+		}
+		if s.Name != "POST /track" {
+			t.Errorf("server span %d: name %q, want POST /track", i, s.Name)
+		}
+		if len(s.Events) != 1 || s.Events[0].Name != "event id claimed" {
+			t.Errorf("server span %d: events %v, want the claim", i, s.Events)
+		}
+		c := clients[i]
+		if c.Parent.SpanID() != s.SpanContext.SpanID() || c.SpanContext.TraceID() != s.SpanContext.TraceID() {
+			t.Errorf("client span %d is not the child of server span %d", i, i)
+		}
+		attrs := map[string]string{}
+		for _, kv := range c.Attributes {
+			attrs[string(kv.Key)] = kv.Value.Emit()
+		}
+		for k, v := range map[string]string{
+			"db.system.name": "cassandra", "db.namespace": "tracking", "db.collection.name": "events_by_id",
+			"db.operation.name": "INSERT", "cassandra.consistency.level": "local_quorum", "tracker.cassandra.lwt": "true",
+		} {
+			if attrs[k] != v {
+				t.Errorf("client span %d: %s = %q, want %q", i, k, attrs[k], v)
+			}
+		}
+		if c.Name != "INSERT IF NOT EXISTS events_by_id" {
+			t.Errorf("client span %d: name %q", i, c.Name)
+		}
+		if d := c.EndTime.Sub(c.StartTime); d != time.Millisecond {
+			t.Errorf("client span %d lasts %s, want the statement's 1ms", i, d)
+		}
+	}
+}
+
+// TestNoTracingRecordsNoSpan: without an exporter, no span is made at
+// all (TestRequestLogLines shows the log still carries the caller's
+// trace id).
+func TestNoTracingRecordsNoSpan(t *testing.T) {
+	t.Parallel()
+	tel := serve(t, discard, Sources{})
+	if tel.Tracing() {
+		t.Fatal("tracing is on without an endpoint")
+	}
+	var span trace.Span
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /track", func(w http.ResponseWriter, r *http.Request) {
+		span = trace.SpanFromContext(RequestFrom(r.Context()).Trace(r.Context(), "", nil))
+		w.WriteHeader(http.StatusCreated)
+	})
+	req := httptest.NewRequest(http.MethodPost, "/track", nil)
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	tel.Handler(mux).ServeHTTP(httptest.NewRecorder(), req)
+	if span.IsRecording() || span.SpanContext().IsValid() {
+		t.Errorf("got a span %v (recording %v), want none", span.SpanContext(), span.IsRecording())
+	}
+}
+
+func TestNewSampler(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, arg string
+		want      string // the sampler's description, or "error"
+	}{
+		{"always_on", "", "AlwaysOnSampler"},
+		{"always_off", "", "AlwaysOffSampler"},
+		{"traceidratio", "0.5", "TraceIDRatioBased{0.5}"},
+		{"traceidratio", "", "TraceIDRatioBased{1}"},
+		{"parentbased_always_on", "", "ParentBased{root:AlwaysOnSampler"},
+		{"parentbased_traceidratio", "0.1", "ParentBased{root:TraceIDRatioBased{0.1}"},
+		{"parentbased_traceidratio", "1.5", "error"},
+		{"parentbased_traceidratio", "half", "error"},
+		{"jaeger_remote", "", "error"},
+	} {
+		s, err := NewSampler(c.name, c.arg)
+		switch {
+		case c.want == "error":
+			if err == nil {
+				t.Errorf("NewSampler(%q, %q): got %s, want an error", c.name, c.arg, s.Description())
+			}
+		case err != nil:
+			t.Errorf("NewSampler(%q, %q): %v", c.name, c.arg, err)
+		case !strings.HasPrefix(s.Description(), c.want):
+			t.Errorf("NewSampler(%q, %q): got %s, want %s", c.name, c.arg, s.Description(), c.want)
+		}
+	}
+}
+
+func TestParseResourceAttributes(t *testing.T) {
+	t.Parallel()
+	kv, err := ParseResourceAttributes("deployment.environment.name=prod, team=web%20analytics,,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range kv {
+		got = append(got, string(a.Key)+"="+a.Value.AsString())
+	}
+	if diff := cmp.Diff([]string{"deployment.environment.name=prod", "team=web analytics"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"team", "=x", "team=%zz"} {
+		if _, err := ParseResourceAttributes(bad); err == nil {
+			t.Errorf("%q: got no error", bad)
+		}
+	}
+}
+
+func TestSignalURL(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		cfg          Config
+		traces, push string
+		pullsMetrics bool
+	}{
+		{Config{TracesExporter: "otlp", MetricsExporters: []string{"prometheus"}, MetricsAddress: ":9464"}, "", "", true},
+		{Config{TracesExporter: "otlp", OTLPEndpoint: "http://c:4318", MetricsExporters: []string{"otlp"}}, "http://c:4318/v1/traces", "http://c:4318/v1/metrics", false},
+		{Config{TracesExporter: "otlp", OTLPEndpoint: "http://c:4318/", OTLPTracesEndpoint: "http://j:4318/x"}, "http://j:4318/x", "", false},
+		{Config{TracesExporter: "none", OTLPEndpoint: "http://c:4318", MetricsExporters: []string{"prometheus", "otlp"}}, "", "http://c:4318/v1/metrics", false},
+	} {
+		if got := c.cfg.TracesURL(); got != c.traces {
+			t.Errorf("%+v: TracesURL %q, want %q", c.cfg, got, c.traces)
+		}
+		if got := c.cfg.MetricsURL(); got != c.push {
+			t.Errorf("%+v: MetricsURL %q, want %q", c.cfg, got, c.push)
+		}
+		if got := c.cfg.PullMetrics(); got != c.pullsMetrics {
+			t.Errorf("%+v: PullMetrics %v, want %v", c.cfg, got, c.pullsMetrics)
+		}
+	}
+}
