@@ -10,8 +10,10 @@ SHELL := bash
 export LISTEN_ADDRESS ?= 127.0.0.1:8080
 export LOG_FORMAT ?= text
 
-.PHONY: run test unit integration cassandra cassandra-stop vet fuzz
+.PHONY: run test unit integration cassandra cassandra-stop jaeger vet fuzz
 
+# make run's metrics listener: loopback, like its serving port.
+run: export METRICS_ADDRESS ?= 127.0.0.1:9464
 run: cassandra
 	go run ./function/cmd/tracker
 
@@ -24,14 +26,27 @@ vet:
 unit:
 	go test -count=1 ./...
 
-integration: cassandra
-	cd test && go test -count=1 ./...
+# The fault suite runs after the others, alone: it measures recovery
+# times and latency bounds, which the other packages (a real Prometheus
+# and Jaeger, a flood of requests) would otherwise share two cores with.
+integration: cassandra jaeger
+	cd test && go test -count=1 $$(go list ./... | grep -v '/faults$$')
+	cd test && go test -count=1 ./faults/
 
 cassandra:
 	cassandra/local.sh start
 
 cassandra-stop:
 	cassandra/local.sh stop
+
+# Jaeger, the trace backend the tests send spans to, is a go tool of
+# test/jaeger's module; go tool -n builds it into the Go build cache and
+# prints its path. The first build on a machine compiles the OpenTelemetry
+# Collector and takes minutes, more than go test's default timeout on two
+# cores, so it happens here rather than inside a test; later it is a
+# cache hit of seconds.
+jaeger:
+	cd test/jaeger && go tool -n jaeger >/dev/null
 
 # make fuzz runs each fuzz target for FUZZTIME (go test takes one target
 # at a time): the decoders through the handler, and the fast JSON path

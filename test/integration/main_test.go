@@ -30,6 +30,8 @@ var (
 	functionBin string
 	// hosts is where Cassandra answers CQL.
 	hosts string
+	// functionLog is the output of the function at baseURL.
+	functionLog string
 )
 
 func TestMain(m *testing.M) {
@@ -44,11 +46,15 @@ func run(m *testing.M) int {
 	hosts, session, functionBin = suite.Hosts, suite.Session, suite.Bin
 	keyspace = fmt.Sprintf("it_%d", time.Now().UnixNano())
 	logPath := filepath.Join(suite.Dir, "function.log")
+	functionLog = logPath
 	fn, err := harness.StartFunction(functionBin, logPath,
 		"CASSANDRA_HOSTS="+hosts,
 		"CASSANDRA_KEYSPACE="+keyspace,
 		"CASSANDRA_CONSISTENCY=ONE",
 		"TRACK_MAX_BATCH_EVENTS=100",
+		// The production stream: JSON at info (checkLogStream).
+		"LOG_FORMAT=json",
+		"LOG_LEVEL=info",
 	)
 	if err != nil {
 		suite.Close(true)
@@ -62,6 +68,10 @@ func run(m *testing.M) int {
 		code = runChecked(m)
 	}
 	fn.Stop(30 * time.Second)
+	if err := checkLogStream(logPath); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: the function's log: %v\n", err)
+		code = 1
+	}
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "--- function log (%s) ---\n%s\n", logPath, fn.LogTail(60))
 	} else if err := harness.DropKeyspace(session, keyspace); err != nil {
