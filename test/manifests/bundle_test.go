@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -25,6 +26,11 @@ const (
 	fileBroker               = "knative/broker.yaml"
 	fileTrigger              = "knative/trigger.yaml"
 	fileKnativeKustomization = "knative/kustomization.yaml"
+	filePodMonitor           = "knative/monitoring/podmonitor.yaml"
+	filePrometheusRule       = "knative/monitoring/prometheusrule.yaml"
+	fileDashboard            = "knative/monitoring/dashboard.json"
+	fileAlertTests           = "knative/monitoring/alerts.test.yaml"
+	fileMonitoringKustomize  = "knative/monitoring/kustomization.yaml"
 	fileStorageClass         = "cassandra/storageclass.yaml"
 	fileCassandraService     = "cassandra/service.yaml"
 	fileStatefulSet          = "cassandra/statefulset.yaml"
@@ -48,6 +54,12 @@ type bundle struct {
 	trigger              *eventingv1.Trigger
 	knativeKustomization *kustomization
 
+	podMonitor              *monitoringv1.PodMonitor
+	prometheusRule          *monitoringv1.PrometheusRule
+	dashboard               *grafanaDashboard
+	alertTests              *promtoolTests
+	monitoringKustomization *kustomization
+
 	storageClass       *storagev1.StorageClass
 	cassandraService   *corev1.Service
 	statefulSet        *appsv1.StatefulSet
@@ -64,10 +76,27 @@ type bundle struct {
 // repository uses; strict decoding makes any other field an error, so that
 // a new field is added here (and checked) on purpose.
 type kustomization struct {
-	APIVersion string           `json:"apiVersion"`
-	Kind       string           `json:"kind"`
-	Resources  []string         `json:"resources"`
-	Images     []kustomizeImage `json:"images,omitempty"`
+	APIVersion         string                        `json:"apiVersion"`
+	Kind               string                        `json:"kind"`
+	Resources          []string                      `json:"resources"`
+	Images             []kustomizeImage              `json:"images,omitempty"`
+	ConfigMapGenerator []kustomizeConfigMapGenerator `json:"configMapGenerator,omitempty"`
+}
+
+// kustomizeConfigMapGenerator is one entry of a Kustomization's
+// configMapGenerator: a ConfigMap made from files, each "key=file" or a
+// file whose name is the key.
+type kustomizeConfigMapGenerator struct {
+	Name    string                     `json:"name"`
+	Files   []string                   `json:"files"`
+	Options *kustomizeGeneratorOptions `json:"options,omitempty"`
+}
+
+// kustomizeGeneratorOptions are the options of one generator.
+type kustomizeGeneratorOptions struct {
+	Labels                map[string]string `json:"labels,omitempty"`
+	Annotations           map[string]string `json:"annotations,omitempty"`
+	DisableNameSuffixHash bool              `json:"disableNameSuffixHash,omitempty"`
 }
 
 // kustomizeImage is one entry of a Kustomization's images list.
@@ -152,6 +181,12 @@ func loadBundle(root string) (*bundle, error) {
 	one(fileTrigger, "eventing.knative.dev/v1", "Trigger", b.trigger)
 	b.knativeKustomization = new(kustomization)
 	one(fileKnativeKustomization, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.knativeKustomization)
+	b.podMonitor = new(monitoringv1.PodMonitor)
+	one(filePodMonitor, "monitoring.coreos.com/v1", "PodMonitor", b.podMonitor)
+	b.prometheusRule = new(monitoringv1.PrometheusRule)
+	one(filePrometheusRule, "monitoring.coreos.com/v1", "PrometheusRule", b.prometheusRule)
+	b.monitoringKustomization = new(kustomization)
+	one(fileMonitoringKustomize, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.monitoringKustomization)
 	b.storageClass = new(storagev1.StorageClass)
 	one(fileStorageClass, "storage.k8s.io/v1", "StorageClass", b.storageClass)
 	b.cassandraService = new(corev1.Service)
@@ -182,6 +217,15 @@ func loadBundle(root string) (*bundle, error) {
 	}
 	b.funcYAML = new(funcYAML)
 	if err := decodePlain(root, fileFunc, b.funcYAML); err != nil {
+		errs = append(errs, err)
+	}
+	b.alertTests = new(promtoolTests)
+	if err := decodePlain(root, fileAlertTests, b.alertTests); err != nil {
+		errs = append(errs, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, fileDashboard)); err != nil {
+		errs = append(errs, err)
+	} else if b.dashboard, err = parseDashboard(fileDashboard, data); err != nil {
 		errs = append(errs, err)
 	}
 	if data, err := os.ReadFile(filepath.Join(root, fileDockerfile)); err != nil {

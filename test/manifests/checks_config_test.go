@@ -32,8 +32,20 @@ var mustSetOnCluster = map[string]string{
 }
 
 // emptyIsSafe are the function's variables without a default whose empty
-// value is a meaningful setting: no authentication.
-var emptyIsSafe = []string{"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD"}
+// value is a meaningful setting: no authentication, no OTLP export (or one
+// endpoint for both signals), a sampler ratio of 1, the service name from
+// K_SERVICE, no extra resource attributes.
+var emptyIsSafe = []string{
+	"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD",
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+	"OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+}
+
+// knativeEnv are the function's variables that Knative sets in every
+// revision's pod (the revision reconciler's K_SERVICE, K_CONFIGURATION and
+// K_REVISION). The Service must not set them: Knative's validation refuses
+// a container that does, and func deploy would copy them from func.yaml.
+var knativeEnv = []string{"K_SERVICE", "K_CONFIGURATION", "K_REVISION"}
 
 // secretEnv are the variables that must come from the Secret.
 var secretEnv = []string{"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD"}
@@ -79,6 +91,9 @@ func checkServiceEnv(b *bundle) error {
 		if !slices.Contains(known, e.Name) {
 			bad(e.Name, "the function does not read it; want one of %v", known)
 		}
+		if slices.Contains(knativeEnv, e.Name) {
+			bad(e.Name, "set; Knative sets it in every revision's pod, and refuses a Service that sets it")
+		}
 		if len(c.EnvFrom) > 0 {
 			bad(e.Name, "envFrom is set; want each variable named, so that the contract can be checked")
 		}
@@ -123,7 +138,7 @@ func checkServiceEnv(b *bundle) error {
 		}
 	}
 	for _, name := range function.EnvNames() {
-		if set[name] {
+		if set[name] || slices.Contains(knativeEnv, name) {
 			continue
 		}
 		if why, ok := mustSetOnCluster[name]; ok {
@@ -158,9 +173,14 @@ func secretData(s *corev1.Secret) map[string]string {
 }
 
 // resolvedEnv is the environment the function's pod gets: literal values,
-// and references resolved through the ConfigMap and the Secret example.
+// references resolved through the ConfigMap and the Secret example, and
+// the names Knative adds (those of the first revision).
 func resolvedEnv(b *bundle) map[string]string {
-	out := map[string]string{}
+	out := map[string]string{
+		"K_SERVICE":       b.service.Name,
+		"K_CONFIGURATION": b.service.Name,
+		"K_REVISION":      b.service.Name + "-00001",
+	}
 	c := serviceContainer(b.service)
 	if c == nil {
 		return out

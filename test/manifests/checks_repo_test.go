@@ -36,6 +36,17 @@ func allLabels(b *bundle) []labeled {
 	for _, br := range b.brokers {
 		out = append(out, labeled{fileBroker, "Broker", br.Name, "metadata.labels", br.Labels})
 	}
+	out = append(out,
+		labeled{filePodMonitor, "PodMonitor", b.podMonitor.Name, "metadata.labels", b.podMonitor.Labels},
+		labeled{filePrometheusRule, "PrometheusRule", b.prometheusRule.Name, "metadata.labels", b.prometheusRule.Labels},
+	)
+	for i, g := range b.monitoringKustomization.ConfigMapGenerator {
+		var l map[string]string
+		if g.Options != nil {
+			l = g.Options.Labels
+		}
+		out = append(out, labeled{fileMonitoringKustomize, "ConfigMap", g.Name, fmt.Sprintf("configMapGenerator[%d].options.labels", i), l})
+	}
 	return out
 }
 
@@ -83,9 +94,17 @@ func kubernetesFiles(root, dir string) ([]string, error) {
 	return out, nil
 }
 
+// grafanaDashboardLabel is the label Grafana's dashboard sidecar looks
+// for on ConfigMaps (kube-prometheus-stack's default), with its value.
+var grafanaDashboardLabel = [2]string{"grafana_dashboard", "1"}
+
 // checkKustomizations checks that each Kustomization applies every
 // Kubernetes file of its folder, except the Secret example, and names only
-// files that exist; and that the knative one can set the Service's image.
+// files that exist; that the knative one can set the Service's image; and
+// that the monitoring one ships the dashboard as a ConfigMap that
+// Grafana's sidecar loads. The monitoring objects need the Prometheus
+// Operator's CRDs, so they live in a folder (and Kustomization) of their
+// own, which the knative one does not include.
 func checkKustomizations(b *bundle) error {
 	var errs []error
 	for _, k := range []struct {
@@ -94,6 +113,7 @@ func checkKustomizations(b *bundle) error {
 		skip []string
 	}{
 		{fileKnativeKustomization, b.knativeKustomization, []string{filepath.Base(fileSecret)}},
+		{fileMonitoringKustomize, b.monitoringKustomization, nil},
 		{fileCassandraKustomize, b.cassandraKustomize, nil},
 	} {
 		dir := filepath.Dir(k.file)
@@ -111,6 +131,39 @@ func checkKustomizations(b *bundle) error {
 	}
 	if c := serviceContainer(b.service); c != nil && !slices.ContainsFunc(b.knativeKustomization.Images, func(i kustomizeImage) bool { return i.Name == c.Image }) {
 		errs = append(errs, fieldError(fileKnativeKustomization, "Kustomization", "knative", "images", "want an entry named %q, the Service's image, so that `kustomize edit set image` can point it at a registry", c.Image))
+	}
+	for _, k := range []struct {
+		file string
+		kust *kustomization
+	}{{fileKnativeKustomization, b.knativeKustomization}, {fileCassandraKustomize, b.cassandraKustomize}} {
+		if len(k.kust.ConfigMapGenerator) > 0 {
+			errs = append(errs, fieldError(k.file, "Kustomization", filepath.Dir(k.file), "configMapGenerator", "set; its ConfigMaps are not checked"))
+		}
+	}
+	dashboard := -1
+	for i, g := range b.monitoringKustomization.ConfigMapGenerator {
+		at := fmt.Sprintf("configMapGenerator[%d]", i)
+		for _, f := range g.Files {
+			key, file, ok := strings.Cut(f, "=")
+			if !ok {
+				key, file = filepath.Base(f), f
+			}
+			path := filepath.Join(filepath.Dir(fileMonitoringKustomize), file)
+			if _, err := os.Stat(filepath.Join(b.root, path)); err != nil {
+				errs = append(errs, fieldError(fileMonitoringKustomize, "Kustomization", "monitoring", at+".files", "%q: %v", f, err))
+			}
+			if path == fileDashboard {
+				dashboard = i
+				if !strings.HasSuffix(key, ".json") {
+					errs = append(errs, fieldError(fileMonitoringKustomize, "Kustomization", "monitoring", at+".files", "key %q: want a name ending in .json, the file Grafana's sidecar writes", key))
+				}
+			}
+		}
+	}
+	if dashboard < 0 {
+		errs = append(errs, fieldError(fileMonitoringKustomize, "Kustomization", "monitoring", "configMapGenerator", "no ConfigMap made from %s; want one, for Grafana's dashboard sidecar", fileDashboard))
+	} else if g := b.monitoringKustomization.ConfigMapGenerator[dashboard]; g.Options == nil || g.Options.Labels[grafanaDashboardLabel[0]] != grafanaDashboardLabel[1] {
+		errs = append(errs, fieldError(fileMonitoringKustomize, "Kustomization", "monitoring", fmt.Sprintf("configMapGenerator[%d].options.labels[%s]", dashboard, grafanaDashboardLabel[0]), "missing; want %q, the label Grafana's dashboard sidecar looks for", grafanaDashboardLabel[1]))
 	}
 	return errors.Join(errs...)
 }

@@ -1,12 +1,18 @@
 // Package manifests proves the deployment files of the repository before
 // anyone applies them: the Knative Service, ConfigMap, Secret example,
-// Brokers and Trigger in knative/, the Cassandra StatefulSet and its
-// companions in cassandra/, func.yaml, the Dockerfile and the compose file.
+// Brokers and Trigger in knative/, the PodMonitor, PrometheusRule, alert
+// unit tests and Grafana dashboard in knative/monitoring/, the Cassandra
+// StatefulSet and its companions in cassandra/, func.yaml, the Dockerfile
+// and the compose file.
 //
 // Its tests decode every file strictly into its typed Go object, run
 // Knative's own defaulting and validation, and check that the pieces agree
 // with each other and with the function's configuration (package
-// tracker/function). Every check is a function that returns an error naming
-// the file, the object and the field, and each has a test that feeds it a
-// broken manifest.
+// tracker/function): the PodMonitor scrapes the port of METRICS_ADDRESS,
+// and every PromQL query of the rules and the dashboard parses and names
+// only metrics the function exports (tracker/function/telemetry). Every
+// check is a function that returns an error naming the file, the object
+// and the field, and each has a test that feeds it a broken manifest.
+// TestPromtool runs Prometheus's promtool on the alerting rules and their
+// unit tests; it fails, never skips, when promtool is not installed.
 package manifests

@@ -1,12 +1,15 @@
 package manifests
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -15,6 +18,7 @@ import (
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/pkg/apis"
 	"knative.dev/serving/pkg/apis/autoscaling"
+	"knative.dev/serving/pkg/apis/serving"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
@@ -41,6 +45,10 @@ var checks = []check{
 	{"cassandra resources", checkCassandraResources},
 	{"labels", checkLabels},
 	{"kustomizations", checkKustomizations},
+	{"scrape", checkScrape},
+	{"rules", checkRules},
+	{"dashboard", checkDashboard},
+	{"alert tests", checkAlertTests},
 	{"compose", checkCompose},
 	{"dockerfile", checkDockerfile},
 }
@@ -151,6 +159,74 @@ func editDockerfile(t *testing.T, b *bundle, old, new string) {
 
 func ptr[T any](v T) *T { return &v }
 
+// alertRule returns the rule of the named alert; the case fails if there
+// is none.
+func alertRule(t *testing.T, b *bundle, alert string) *monitoringv1.Rule {
+	t.Helper()
+	for gi := range b.prometheusRule.Spec.Groups {
+		for ri := range b.prometheusRule.Spec.Groups[gi].Rules {
+			if r := &b.prometheusRule.Spec.Groups[gi].Rules[ri]; r.Alert == alert {
+				return r
+			}
+		}
+	}
+	t.Fatalf("%s has no alert %s", filePrometheusRule, alert)
+	return nil
+}
+
+// editAlertExpr replaces text in an alert's expression; the case fails if
+// the text is not there.
+func editAlertExpr(t *testing.T, b *bundle, alert, old, new string) {
+	t.Helper()
+	r := alertRule(t, b, alert)
+	if !strings.Contains(r.Expr.String(), old) {
+		t.Fatalf("alert %s has no %q in its expression", alert, old)
+	}
+	r.Expr = intstr.FromString(strings.Replace(r.Expr.String(), old, new, 1))
+}
+
+// removeAlert drops an alert from the PrometheusRule.
+func removeAlert(t *testing.T, b *bundle, alert string) {
+	t.Helper()
+	alertRule(t, b, alert)
+	for gi := range b.prometheusRule.Spec.Groups {
+		g := &b.prometheusRule.Spec.Groups[gi]
+		g.Rules = slices.DeleteFunc(g.Rules, func(r monitoringv1.Rule) bool { return r.Alert == alert })
+	}
+}
+
+// dashboardPanel returns the panel with the title, in a row or not; the
+// case fails if there is none.
+func dashboardPanel(t *testing.T, b *bundle, title string) *grafanaPanel {
+	t.Helper()
+	var find func(ps []grafanaPanel) *grafanaPanel
+	find = func(ps []grafanaPanel) *grafanaPanel {
+		for i := range ps {
+			if ps[i].Title == title {
+				return &ps[i]
+			}
+			if p := find(ps[i].Panels); p != nil {
+				return p
+			}
+		}
+		return nil
+	}
+	p := find(b.dashboard.Panels)
+	if p == nil {
+		t.Fatalf("%s has no panel %q", fileDashboard, title)
+	}
+	return p
+}
+
+// dropAlertTests removes the promtool tests of an alert for which drop
+// is true.
+func dropAlertTests(b *bundle, alert string, drop func(promtoolAlertTest) bool) {
+	for gi := range b.alertTests.Tests {
+		g := &b.alertTests.Tests[gi]
+		g.AlertRuleTests = slices.DeleteFunc(g.AlertRuleTests, func(a promtoolAlertTest) bool { return a.Alertname == alert && drop(a) })
+	}
+}
+
 func TestChecksCatchBrokenManifests(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -252,6 +328,15 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"unused ConfigMap key", func(t *testing.T, b *bundle) {
 			b.configMap.Data["CASSANDRA_PORT"] = "9042"
 		}, checkServiceEnv, []string{fileConfigMap, `ConfigMap "tracker-config"`, "data.CASSANDRA_PORT"}},
+		{"variable that Knative sets", func(t *testing.T, b *bundle) {
+			setServiceEnv(b, "K_REVISION", "tracker-00001")
+		}, checkServiceEnv, []string{fileService, "env[K_REVISION]", "Knative sets it"}},
+		{"OTLP metrics without an endpoint", func(t *testing.T, b *bundle) {
+			b.configMap.Data["OTEL_METRICS_EXPORTER"] = "prometheus,otlp"
+		}, checkEffectiveConfig, []string{fileService, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"}},
+		{"sampler ratio out of range", func(t *testing.T, b *bundle) {
+			b.configMap.Data["OTEL_TRACES_SAMPLER_ARG"] = "10"
+		}, checkEffectiveConfig, []string{fileService, "OTEL_TRACES_SAMPLER_ARG"}},
 		{"password as a literal", func(t *testing.T, b *bundle) {
 			setServiceEnv(b, "CASSANDRA_PASSWORD", "secret")
 		}, checkServiceEnv, []string{fileService, "env[CASSANDRA_PASSWORD]", "secretKeyRef"}},
@@ -422,6 +507,136 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 			b.knativeKustomization.Images[0].Name = "ghcr.io/tracker"
 		}, checkKustomizations, []string{fileKnativeKustomization, "images"}},
 
+		// The monitoring Kustomization, and the Grafana dashboard's ConfigMap.
+		{"monitoring kustomization forgets a file", func(t *testing.T, b *bundle) {
+			b.monitoringKustomization.Resources = []string{"podmonitor.yaml"}
+		}, checkKustomizations, []string{fileMonitoringKustomize, "resources", "prometheusrule.yaml"}},
+		{"dashboard without the sidecar's label", func(t *testing.T, b *bundle) {
+			delete(b.monitoringKustomization.ConfigMapGenerator[0].Options.Labels, "grafana_dashboard")
+		}, checkKustomizations, []string{fileMonitoringKustomize, "configMapGenerator[0].options.labels[grafana_dashboard]"}},
+		{"dashboard not shipped", func(t *testing.T, b *bundle) {
+			b.monitoringKustomization.ConfigMapGenerator = nil
+		}, checkKustomizations, []string{fileMonitoringKustomize, "configMapGenerator", fileDashboard}},
+		{"generator in the default kustomization", func(t *testing.T, b *bundle) {
+			b.knativeKustomization.ConfigMapGenerator = b.monitoringKustomization.ConfigMapGenerator
+		}, checkKustomizations, []string{fileKnativeKustomization, "configMapGenerator"}},
+		{"PodMonitor without component label", func(t *testing.T, b *bundle) {
+			delete(b.podMonitor.Labels, "app.kubernetes.io/component")
+		}, checkLabels, []string{filePodMonitor, `PodMonitor "tracker"`, "metadata.labels[app.kubernetes.io/component]"}},
+		{"dashboard ConfigMap part of something else", func(t *testing.T, b *bundle) {
+			b.monitoringKustomization.ConfigMapGenerator[0].Options.Labels["app.kubernetes.io/part-of"] = "shop"
+		}, checkLabels, []string{fileMonitoringKustomize, `ConfigMap "tracker-dashboard"`, `"shop"`}},
+
+		// The PodMonitor.
+		{"PodMonitor selects another Service", func(t *testing.T, b *bundle) {
+			b.podMonitor.Spec.Selector.MatchLabels[serving.ServiceLabelKey] = "tracker-v2"
+		}, checkScrape, []string{filePodMonitor, `PodMonitor "tracker"`, "spec.selector.matchLabels[serving.knative.dev/service]", "tracker-v2"}},
+		{"PodMonitor selects on a label the pods lack", func(t *testing.T, b *bundle) {
+			b.podMonitor.Spec.Selector.MatchLabels["app"] = "tracker"
+		}, checkScrape, []string{filePodMonitor, "spec.selector.matchLabels[app]"}},
+		{"PodMonitor scrapes a port by number", func(t *testing.T, b *bundle) {
+			b.podMonitor.Spec.PodMetricsEndpoints[0].Port = nil
+			b.podMonitor.Spec.PodMetricsEndpoints[0].PortNumber = ptr[int32](8080)
+		}, checkScrape, []string{filePodMonitor, "spec.podMetricsEndpoints[0].port", servingv1.UserPortName}},
+		{"PodMonitor scrapes another path", func(t *testing.T, b *bundle) {
+			b.podMonitor.Spec.PodMetricsEndpoints[0].Path = "/"
+		}, checkScrape, []string{filePodMonitor, "spec.podMetricsEndpoints[0].path", "/metrics"}},
+		{"relabeling that breaks IPv6 addresses", func(t *testing.T, b *bundle) {
+			b.podMonitor.Spec.PodMetricsEndpoints[0].RelabelConfigs[0].Regex = `([^:]+):\d+`
+		}, checkScrape, []string{filePodMonitor, "relabelings", `"[fd00:10:244::7]:9464"`}},
+		{"metrics listener on another port", func(t *testing.T, b *bundle) {
+			b.configMap.Data["METRICS_ADDRESS"] = "[::]:9465"
+		}, checkScrape, []string{filePodMonitor, "relabelings", `"10.244.1.7:9465"`, "METRICS_ADDRESS"}},
+		{"metrics on the public serving port", func(t *testing.T, b *bundle) {
+			b.configMap.Data["METRICS_ADDRESS"] = "[::]:8080"
+		}, checkScrape, []string{filePodMonitor, "serving port", "public"}},
+		{"no /metrics to scrape", func(t *testing.T, b *bundle) {
+			b.configMap.Data["OTEL_METRICS_EXPORTER"] = "none"
+		}, checkScrape, []string{filePodMonitor, "OTEL_METRICS_EXPORTER", "no /metrics"}},
+		{"revision label dropped", func(t *testing.T, b *bundle) {
+			ep := &b.podMonitor.Spec.PodMetricsEndpoints[0]
+			ep.RelabelConfigs = ep.RelabelConfigs[:1]
+		}, checkScrape, []string{filePodMonitor, "relabelings", "revision"}},
+		{"scrape interval left to Prometheus", func(t *testing.T, b *bundle) {
+			b.podMonitor.Spec.PodMetricsEndpoints[0].Interval = ""
+		}, checkScrape, []string{filePodMonitor, "spec.podMetricsEndpoints[0].interval"}},
+
+		// The PrometheusRule.
+		{"alert missing", func(t *testing.T, b *bundle) {
+			removeAlert(t, b, "TrackerNotReady")
+		}, checkRules, []string{filePrometheusRule, `PrometheusRule "tracker"`, "no alert TrackerNotReady"}},
+		{"alert without severity", func(t *testing.T, b *bundle) {
+			delete(alertRule(t, b, "TrackerServerErrors").Labels, "severity")
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerServerErrors].labels.severity"}},
+		{"alert without description", func(t *testing.T, b *bundle) {
+			delete(alertRule(t, b, "TrackerEventsOverloaded").Annotations, "description")
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerEventsOverloaded].annotations.description", "missing"}},
+		{"alert without for", func(t *testing.T, b *bundle) {
+			alertRule(t, b, "TrackerNotReady").For = nil
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerNotReady].for", "missing"}},
+		{"alert on a metric the function does not export", func(t *testing.T, b *bundle) {
+			editAlertExpr(t, b, "TrackerEventsNotStored", "tracker_events_stored_total", "tracker_events_saved_total")
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerEventsNotStored].expr", "tracker_events_saved_total", "not exported"}},
+		{"expression that does not parse", func(t *testing.T, b *bundle) {
+			editAlertExpr(t, b, "TrackerServerErrors", "[5m]))", "[5m])")
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerServerErrors].expr", "does not parse"}},
+		{"alert on absent series", func(t *testing.T, b *bundle) {
+			alertRule(t, b, "TrackerNotReady").Expr = intstr.FromString("absent(tracker_store_ready == 1)")
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerNotReady].expr", "absent()", "scale-to-zero"}},
+		{"label the metric does not have", func(t *testing.T, b *bundle) {
+			editAlertExpr(t, b, "TrackerServerErrors", `code=~"5.."`, `status=~"5.."`)
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerServerErrors].expr", `label "status"`}},
+		{"failure reason the function never counts", func(t *testing.T, b *bundle) {
+			editAlertExpr(t, b, "TrackerCassandraUnavailable", `reason=~"unavailable|timeout"`, `reason=~"unavailable|timed_out"`)
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerCassandraUnavailable].expr", "timed_out"}},
+		{"rate window of fewer than four scrapes", func(t *testing.T, b *bundle) {
+			editAlertExpr(t, b, "TrackerEventsOverloaded", "[5m]", "[30s]")
+		}, checkRules, []string{filePrometheusRule, "rules[TrackerEventsOverloaded].expr", "4 scrape intervals"}},
+		{"Cassandra alert blind to the nodes", func(t *testing.T, b *bundle) {
+			editAlertExpr(t, b, "TrackerCassandraUnavailable", "max by (namespace) (tracker_cassandra_hosts_up) == 0", "vector(1) == 0")
+		}, checkRules, []string{filePrometheusRule, "TrackerCassandraUnavailable", "does not read tracker_cassandra_hosts_up"}},
+
+		// The Grafana dashboard.
+		{"dashboard with a datasource uid of its own", func(t *testing.T, b *bundle) {
+			dashboardPanel(t, b, "Events/s by outcome").Datasource = json.RawMessage(`{"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}`)
+		}, checkDashboard, []string{fileDashboard, `dashboard "Tracker"`, "Events/s by outcome", "datasource uid"}},
+		{"dashboard query by datasource name", func(t *testing.T, b *bundle) {
+			dashboardPanel(t, b, "Events/s by outcome").Targets[0].Datasource = json.RawMessage(`"Prometheus"`)
+		}, checkDashboard, []string{fileDashboard, "targets[A].datasource", `"Prometheus"`}},
+		{"dashboard without a datasource variable", func(t *testing.T, b *bundle) {
+			b.dashboard.Templating.List = slices.DeleteFunc(b.dashboard.Templating.List, func(v grafanaVariable) bool { return v.Type == "datasource" })
+		}, checkDashboard, []string{fileDashboard, "templating.list", "datasource"}},
+		{"dashboard query of an unknown metric", func(t *testing.T, b *bundle) {
+			dashboardPanel(t, b, "Events/s by outcome").Targets[0].Expr = `sum(rate(tracker_events_total{namespace="$namespace"}[$__rate_interval]))`
+		}, checkDashboard, []string{fileDashboard, "Events/s by outcome", "targets[A].expr", "tracker_events_total", "not exported"}},
+		{"dashboard query that does not parse", func(t *testing.T, b *bundle) {
+			dashboardPanel(t, b, "Writer wait p99").Targets[0].Expr = `histogram_quantile(0.99, sum by (le) (rate(tracker_store_writer_wait_seconds_bucket[$__rate_interval]))`
+		}, checkDashboard, []string{fileDashboard, "Writer wait p99", "does not parse"}},
+		{"dashboard variable that does not exist", func(t *testing.T, b *bundle) {
+			dashboardPanel(t, b, "Events/s by outcome").Targets[0].Expr = `sum(rate(tracker_events_stored_total{cluster="$cluster"}[$__rate_interval]))`
+		}, checkDashboard, []string{fileDashboard, "$cluster"}},
+		{"metric missing from the dashboard", func(t *testing.T, b *bundle) {
+			p := dashboardPanel(t, b, "Pods and ready pods")
+			p.Targets = slices.DeleteFunc(p.Targets, func(t grafanaTarget) bool { return strings.Contains(t.Expr, "tracker_store_ready") })
+		}, checkDashboard, []string{fileDashboard, "no query reads tracker_store_ready"}},
+
+		// The promtool unit tests of the alerts.
+		{"alert never tested firing", func(t *testing.T, b *bundle) {
+			dropAlertTests(b, "TrackerEventsRejected", func(a promtoolAlertTest) bool { return len(a.ExpAlerts) > 0 })
+		}, checkAlertTests, []string{fileAlertTests, "no test where TrackerEventsRejected fires"}},
+		{"alert never tested quiet", func(t *testing.T, b *bundle) {
+			dropAlertTests(b, "TrackerNotReady", func(a promtoolAlertTest) bool { return len(a.ExpAlerts) == 0 })
+		}, checkAlertTests, []string{fileAlertTests, "no test where TrackerNotReady stays quiet"}},
+		{"no test of a Service scaled to zero", func(t *testing.T, b *bundle) {
+			b.alertTests.Tests = slices.DeleteFunc(b.alertTests.Tests, func(g promtoolTestGroup) bool { return len(g.InputSeries) == 0 })
+		}, checkAlertTests, []string{fileAlertTests, "no test without input series"}},
+		{"test of an alert that does not exist", func(t *testing.T, b *bundle) {
+			b.alertTests.Tests[0].AlertRuleTests[0].Alertname = "TrackerDown"
+		}, checkAlertTests, []string{fileAlertTests, "alertname", `"TrackerDown" is no alert`}},
+		{"test series the function does not export", func(t *testing.T, b *bundle) {
+			b.alertTests.Tests[0].InputSeries[0].Series = `tracker_events_total{namespace="tracker"}`
+		}, checkAlertTests, []string{fileAlertTests, "input_series[0]", "tracker_events_total"}},
+
 		// Dockerfile.
 		{"cgo left on", func(t *testing.T, b *bundle) {
 			editDockerfile(t, b, "CGO_ENABLED=0 go build", "go build")
@@ -530,6 +745,12 @@ func TestStrictDecodingRejects(t *testing.T) {
 			func(file string, data []byte) error { return decodePlainBytes(file, data, new(funcYAML)) }, []string{fileFunc, "utilisation"}},
 		{"kustomization field not checked", fileKnativeKustomization, "resources:", "commonLabels: {}\nresources:",
 			func(file string, data []byte) error { return decodePlainBytes(file, data, new(kustomization)) }, []string{fileKnativeKustomization, "commonLabels"}},
+		{"misspelled PodMonitor field", filePodMonitor, "podMetricsEndpoints:", "podMetricEndpoints:",
+			kube("monitoring.coreos.com/v1", "PodMonitor", new(monitoringv1.PodMonitor)), []string{filePodMonitor, "podMetricEndpoints"}},
+		{"PrometheusRule field at the wrong level", filePrometheusRule, "          for: 5m\n", "          for: 5m\n          severity: critical\n",
+			kube("monitoring.coreos.com/v1", "PrometheusRule", new(monitoringv1.PrometheusRule)), []string{filePrometheusRule, "severity"}},
+		{"promtool test field promtool does not read", fileAlertTests, "evaluation_interval: 30s", "evaluation_interval: 30s\nevaluation_intervall: 1m",
+			func(file string, data []byte) error { return decodePlainBytes(file, data, new(promtoolTests)) }, []string{fileAlertTests, "evaluation_intervall"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
