@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -70,8 +71,29 @@ func RequestFrom(ctx context.Context) *Request {
 func (r *Request) SetFormat(format string) { r.format = format }
 
 // SetCloudEvent tells the log and the span which CloudEvent the request
-// carried, when it carried one.
-func (r *Request) SetCloudEvent(ce CloudEvent) { r.ce = &ce }
+// carried, when it carried one. Each attribute is cut to
+// maxAttributeBytes: they come from the client, whose headers may be
+// long.
+func (r *Request) SetCloudEvent(ce CloudEvent) {
+	ce.ID, ce.Source, ce.Type = truncate(ce.ID), truncate(ce.Source), truncate(ce.Type)
+	r.ce = &ce
+}
+
+// maxAttributeBytes bounds what a log line or span tells of a client's
+// value.
+const maxAttributeBytes = 256
+
+// truncate cuts s to at most maxAttributeBytes, at a rune boundary.
+func truncate(s string) string {
+	if len(s) <= maxAttributeBytes {
+		return s
+	}
+	cut := maxAttributeBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
 
 // Stored counts n events of the request as stored.
 func (r *Request) Stored(n int) {
@@ -278,13 +300,13 @@ func endSpan(rec *Request, r *http.Request, route string, status int, bodyBytes 
 	span.SetName(name)
 	span.SetAttributes(
 		semconv.HTTPRequestMethodKey.String(r.Method),
-		semconv.URLPath(r.URL.Path),
+		semconv.URLPath(truncate(r.URL.Path)),
 		semconv.URLScheme("http"),
 		semconv.HTTPResponseStatusCode(status),
 		semconv.HTTPRequestBodySize(int(bodyBytes)),
 	)
 	if ua := r.UserAgent(); ua != "" {
-		span.SetAttributes(semconv.UserAgentOriginal(ua))
+		span.SetAttributes(semconv.UserAgentOriginal(truncate(ua)))
 	}
 	if rec.received > 0 {
 		span.SetAttributes(attribute.String("tracker.events.format", rec.format), attribute.Int("tracker.events.count", rec.received))

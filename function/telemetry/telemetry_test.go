@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	zlog "github.com/rs/zerolog/log"
@@ -203,6 +204,19 @@ func TestPanicIsAnInternalFailure(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"panic":"bug"`) {
 		t.Errorf("no log line about the panic:\n%s", logs.String())
+	}
+}
+
+func TestCloudEventAttributesAreBounded(t *testing.T) {
+	t.Parallel()
+	var rec Request
+	long := strings.Repeat("é", 300) // 600 bytes
+	rec.SetCloudEvent(CloudEvent{ID: long, Source: "/s", Type: strings.Repeat("t", 1000)})
+	if len(rec.ce.ID) > maxAttributeBytes || len(rec.ce.Type) != maxAttributeBytes || rec.ce.Source != "/s" {
+		t.Errorf("got id of %d bytes, type of %d, source %q; want each at most %d bytes", len(rec.ce.ID), len(rec.ce.Type), rec.ce.Source, maxAttributeBytes)
+	}
+	if !utf8.ValidString(rec.ce.ID) {
+		t.Errorf("the cut id is not valid UTF-8")
 	}
 }
 

@@ -67,12 +67,13 @@ func checkLogStream(path string) error {
 
 // TestFloodOfInvalidRequestsIsQuiet: a client that sends garbage must not
 // fill the log at info. Rejections are logged at debug, so 10,000 of them
-// add at most a handful of lines (those of other tests running beside).
+// add no rejection line, and at most a few others (the driver's). Not
+// parallel: the flood takes the cores, and the suite's
+// concurrent lightweight transactions would time out beside it.
 func TestFloodOfInvalidRequestsIsQuiet(t *testing.T) {
-	t.Parallel()
 	logPath := functionLog
 	before, beforeRejections := countLines(t, logPath)
-	const requests, workers = 10000, 16
+	const requests, workers = 10000, 4
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -103,7 +104,7 @@ func TestFloodOfInvalidRequestsIsQuiet(t *testing.T) {
 	}
 	lines, rejections := countLines(t, logPath)
 	if added := lines - before; added > 5 {
-		t.Errorf("%d invalid requests added %d log lines at info; want at most 5", requests, added)
+		t.Errorf("%d invalid requests added %d log lines at info; want at most a handful (5)", requests, added)
 	}
 	// Rejections are logged at debug, not at info rate-limited.
 	if rejections > beforeRejections {
