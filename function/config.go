@@ -289,10 +289,14 @@ func (c Config) validateTelemetry() []error {
 }
 
 // redactURL drops the user information (a password, a token) from a URL
-// that is logged.
+// that is logged. A value that does not parse as a URL may hold one
+// anywhere, so none of it is shown.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	switch {
+	case err != nil:
+		return "REDACTED (not a URL)"
+	case u.User == nil:
 		return s
 	}
 	u.User = url.User("REDACTED")

@@ -32,10 +32,11 @@ type Function struct {
 	handler atomic.Pointer[http.Handler]
 	store   connecting
 
-	mu     sync.Mutex
-	cancel context.CancelFunc // ends the connect loop
-	done   chan struct{}      // closed when the connect loop returns
-	tel    *telemetry.Telemetry
+	mu      sync.Mutex
+	cancel  context.CancelFunc // ends the connect loop
+	done    chan struct{}      // closed when the connect loop returns
+	tel     *telemetry.Telemetry
+	stopped bool // Stop was called; a Start still on its way gives up
 }
 
 // New returns a Function that is not started yet.
@@ -64,7 +65,7 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 	}
 	log.Info("configuration", "config", cfg)
 
-	h := newHandler(cfg, &f.store, log)
+	h := newHandler(cfg, &f.store)
 	tel, err := telemetry.New(cfg.Telemetry(), log, telemetry.Sources{
 		HostsUp:             f.store.HostsUp,
 		Ready:               f.store.Healthy,
@@ -75,6 +76,7 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	if err := tel.ServeMetrics(); err != nil {
+		_ = tel.Shutdown(context.Background())
 		return err
 	}
 
@@ -82,6 +84,13 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 	done := make(chan struct{})
 	defer close(done)
 	f.mu.Lock()
+	if f.stopped {
+		// Stop came first (a SIGTERM during the start): it found nothing
+		// to close, so close here and do not connect.
+		f.mu.Unlock()
+		cancel()
+		return tel.Shutdown(context.Background())
+	}
 	f.cancel, f.done, f.tel = cancel, done, tel
 	f.mu.Unlock()
 
@@ -126,6 +135,7 @@ func connectLoop(ctx context.Context, log *slog.Logger, connect func(context.Con
 // HTTP server has finished the requests in flight.
 func (f *Function) Stop(ctx context.Context) error {
 	f.mu.Lock()
+	f.stopped = true
 	cancel, done, tel := f.cancel, f.done, f.tel
 	f.mu.Unlock()
 	if cancel != nil {

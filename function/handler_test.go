@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -64,7 +62,7 @@ func newTestHandler(store Store) http.Handler {
 }
 
 func newTestAPI(store Store) *handler {
-	return &handler{cfg: testConfig(), store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: func() time.Time { return testNow }}
+	return &handler{cfg: testConfig(), store: store, now: func() time.Time { return testNow }}
 }
 
 const validJSON = `{"username":"John Doe","target":"https://www.google.com/","description":"VIEW"}`

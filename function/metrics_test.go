@@ -24,7 +24,7 @@ import (
 func meteredAPI(t *testing.T, st Store, cfg Config) (http.Handler, *telemetry.Telemetry) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := &handler{cfg: cfg, store: st, log: log, now: func() time.Time { return testNow }}
+	h := &handler{cfg: cfg, store: st, now: func() time.Time { return testNow }}
 	tel, err := telemetry.New(telemetry.Config{MetricsAddress: "127.0.0.1:0", MetricsExporters: []string{"prometheus"}, TracesExporter: "none"},
 		log, telemetry.Sources{EventsInFlight: h.inflight.Load, EventsInFlightLimit: cfg.TrackMaxInflight})
 	if err != nil {
@@ -177,8 +177,10 @@ func TestRejectedReasons(t *testing.T) {
 			map[string]int{"invalid_id": 2}},
 		{"an empty batch", &event.InvalidError{Errors: []event.FieldError{whole("empty_batch")}}, map[string]int{"empty_batch": 1}},
 	} {
-		if diff := cmp.Diff(c.want, rejectedReasons(c.err)); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", c.name, diff)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if diff := cmp.Diff(c.want, rejectedReasons(c.err)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }

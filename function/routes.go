@@ -2,12 +2,13 @@ package function
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"tracker/function/event"
+	"tracker/function/telemetry"
 )
 
 // Store is what the API needs of the event store: *store.Store, or a
@@ -20,11 +21,11 @@ type Store interface {
 	Ready() bool
 }
 
-// handler serves the tracking API. It holds no per-request state.
+// handler serves the tracking API. It holds no per-request state; what a
+// request tells the operator goes through its telemetry.Request.
 type handler struct {
 	cfg   Config
 	store Store
-	log   *slog.Logger
 	now   func() time.Time
 
 	// inflight counts the events being written now, for TRACK_MAX_INFLIGHT.
@@ -32,8 +33,8 @@ type handler struct {
 }
 
 // newHandler returns the API with its dependencies; tests pass a fake store.
-func newHandler(cfg Config, store Store, log *slog.Logger) *handler {
-	return &handler{cfg: cfg, store: store, log: log, now: time.Now}
+func newHandler(cfg Config, store Store) *handler {
+	return &handler{cfg: cfg, store: store, now: time.Now}
 }
 
 // routes is the whole API. func-go serves /health/readiness and
@@ -63,8 +64,8 @@ func problemsForUnrouted(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next, pattern := mux.Handler(r)
 		if pattern != "" {
-			// As mux.ServeHTTP would: the telemetry names the route by it.
-			r.Pattern = pattern
+			r.Pattern = pattern // as mux.ServeHTTP would
+			telemetry.RequestFrom(r.Context()).SetRoute(routeOf(pattern))
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -77,6 +78,15 @@ func problemsForUnrouted(mux *http.ServeMux) http.Handler {
 		}
 		writeProblem(w, r, &apiError{Status: http.StatusNotFound, Detail: "no such path; events go to POST /track", Reason: "not_found"})
 	})
+}
+
+// routeOf is the route of a ServeMux pattern, its path: "POST /track" is
+// /track and "GET /{$}" is /.
+func routeOf(pattern string) string {
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = path
+	}
+	return strings.TrimSuffix(pattern, "{$}")
 }
 
 // capturedAnswer keeps the status and headers of ServeMux's own plain-text

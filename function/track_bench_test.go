@@ -65,7 +65,7 @@ func BenchmarkTrack(b *testing.B) {
 	cfg := Config{TrackMaxBodyBytes: 1 << 20, TrackMaxBatchEvents: 500, TrackMaxInflight: 2000, CassandraTimeout: time.Second}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			h := &handler{cfg: cfg, store: discardStore{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			h := &handler{cfg: cfg, store: discardStore{},
 				now: func() time.Time { return time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC) }}
 			routes := h.routes()
 			body := []byte(c.body)
@@ -156,7 +156,7 @@ func BenchmarkTrackTelemetry(b *testing.B) {
 		for _, v := range variants {
 			b.Run(rq.name+"/"+v.name, func(b *testing.B) {
 				var st Store = discardStore{}
-				h := &handler{cfg: cfg, log: log, now: func() time.Time { return time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC) }}
+				h := &handler{cfg: cfg, now: func() time.Time { return time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC) }}
 				api := h.routes()
 				if v.cfg != nil {
 					tel, err := telemetry.New(*v.cfg, log, telemetry.Sources{})

@@ -67,6 +67,9 @@ func (s *Store) submit(ctx context.Context, w *saveWait, stmt string, values row
 		s.obs.WriterWait(time.Since(queued))
 		return true
 	case <-ctx.Done():
+		// Waited for a writer until the deadline: the wait the
+		// histogram is there for.
+		s.obs.WriterWait(time.Since(queued))
 		w.fail(ctx.Err())
 	case <-s.quit:
 		w.fail(errClosed)

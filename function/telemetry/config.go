@@ -67,11 +67,15 @@ func ParseResourceAttributes(s string) ([]attribute.KeyValue, error) {
 }
 
 // CheckEndpoint reports why u cannot be an OTLP/HTTP endpoint: it must be
-// an http or https URL with a host.
+// an http or https URL with a host, and no user information, which the
+// exporter would drop without a word.
 func CheckEndpoint(u string) error {
 	p, err := url.Parse(u)
-	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+	switch {
+	case err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "":
 		return fmt.Errorf("must be an http:// or https:// URL such as http://otel-collector:4318")
+	case p.User != nil:
+		return fmt.Errorf("credentials in the URL are not sent; put them in OTEL_EXPORTER_OTLP_HEADERS (Authorization=...)")
 	}
 	return nil
 }

@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 	zlog "github.com/rs/zerolog/log"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // limiter lets one line of a key through per period and counts the lines
@@ -163,4 +166,55 @@ func (zerologWriter) Write(p []byte) (int, error) {
 	}
 	log.LogAttrs(context.Background(), level, msg, attrs...)
 	return len(p), nil
+}
+
+// logRequest writes the one line of a request answered 4xx or 5xx: at
+// debug for 4xx (a client's mistake; a flood of them must not fill the
+// log at info), warn for 503, error for other 5xx. Lines of one status and
+// reason are rate-limited to one a second, the next one counting those
+// left out. sc is the trace to point to; ours says whether its span is
+// this request's.
+func (t *Telemetry) logRequest(ctx context.Context, rec *Request, status int, elapsed time.Duration, sc trace.SpanContext, ours bool) {
+	level := slog.LevelDebug
+	msg := "request rejected"
+	switch {
+	case status == http.StatusServiceUnavailable:
+		level, msg = slog.LevelWarn, "request failed"
+	case status >= 500:
+		level, msg = slog.LevelError, "request failed"
+	}
+	if !t.log.Enabled(ctx, level) {
+		return
+	}
+	ok, suppressed := t.limit.allow(strconv.Itoa(status)+" "+rec.reason, t.now())
+	if !ok {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
+		slog.String("route", rec.route),
+		slog.String("method", rec.method),
+		slog.Int("status", status),
+		slog.String("reason", rec.reasonOr("none")),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+	)
+	if rec.received > 0 {
+		attrs = append(attrs, slog.String("format", rec.format), slog.Int("events", rec.received))
+	}
+	if sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		if ours {
+			attrs = append(attrs, slog.String("span_id", sc.SpanID().String()))
+		}
+	}
+	if ce := rec.ce; ce != nil {
+		attrs = append(attrs, slog.String("ce.id", ce.ID), slog.String("ce.source", ce.Source), slog.String("ce.type", ce.Type))
+	}
+	if rec.err != nil {
+		attrs = append(attrs, slog.String("error", rec.err.Error()))
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed", suppressed))
+	}
+	t.log.LogAttrs(ctx, level, msg, attrs...)
 }

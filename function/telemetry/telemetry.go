@@ -3,7 +3,10 @@
 // traces of each request and each Cassandra statement, and one log stream
 // for the function, func-go and the standard library. The function builds
 // one Telemetry at start (New), wraps its API in Handler, and hands the
-// store Telemetry's Observer; nothing here reads the environment.
+// store Telemetry's Observer. Its settings come in Config; only the OTLP
+// exporters read the process environment themselves, for the standard
+// OTEL_EXPORTER_OTLP_* variables that Config does not carry (headers,
+// timeout, compression, certificates).
 package telemetry
 
 import (
@@ -17,6 +20,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +31,6 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
-	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -120,13 +123,12 @@ type Sources struct {
 // Telemetry holds the meter and tracer providers, the instruments, and
 // the metrics listener. Its methods are safe for concurrent use.
 type Telemetry struct {
-	cfg        Config
-	log        *slog.Logger
-	limit      *limiter
-	inst       *instruments
-	tracer     trace.Tracer
-	tracing    bool
-	propagator propagation.TextMapPropagator
+	log     *slog.Logger
+	limit   *limiter
+	now     func() time.Time // the limiter's clock
+	inst    *instruments
+	tracer  trace.Tracer
+	tracing bool
 
 	meters  *sdkmetric.MeterProvider
 	tracers *sdktrace.TracerProvider // nil when tracing is off
@@ -135,20 +137,23 @@ type Telemetry struct {
 	addr    string                   // where server listens
 }
 
-// meterName names the instrumentation scope of every instrument.
-const meterName = "tracker"
+// scopeName names the instrumentation scope of every instrument and span.
+const scopeName = "tracker"
+
+// The budgets of Shutdown: the HTTP drain and the store have had their
+// share of func-go's 30 s for Stop, and an exporter whose collector is
+// away would retry for a minute.
+const (
+	listenerShutdown = 2 * time.Second
+	exportShutdown   = 10 * time.Second
+)
 
 // New builds the telemetry of cfg: it makes the exporters and
 // instruments but opens nothing; ServeMetrics opens the listener.
 func New(cfg Config, log *slog.Logger, src Sources) (*Telemetry, error) {
-	t := &Telemetry{
-		cfg:        cfg,
-		log:        log,
-		limit:      newLimiter(time.Second),
-		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-	}
+	t := &Telemetry{log: log, limit: newLimiter(time.Second), now: time.Now}
 	// Exporting fails while a collector is away; say so once a minute,
-	// not at every batch.
+	// not at every batch. The SDK reports to one handler per process.
 	exportLimit := newLimiter(time.Minute)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		if ok, suppressed := exportLimit.allow("export", time.Now()); ok {
@@ -181,11 +186,11 @@ func New(cfg Config, log *slog.Logger, src Sources) (*Telemetry, error) {
 		readers = append(readers, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(cfg.MetricsPushInterval))))
 	}
 	t.meters = sdkmetric.NewMeterProvider(append(readers, sdkmetric.WithResource(res))...)
-	if t.inst, err = buildInstruments(t.meters.Meter(meterName), src, Build()); err != nil {
+	if t.inst, err = buildInstruments(t.meters.Meter(scopeName), src, Build()); err != nil {
 		return nil, err
 	}
 
-	t.tracer = noop.NewTracerProvider().Tracer(meterName)
+	t.tracer = noop.NewTracerProvider().Tracer(scopeName)
 	if u := cfg.TracesURL(); u != "" {
 		sampler, err := NewSampler(cfg.Sampler, cfg.SamplerArg)
 		if err != nil {
@@ -195,8 +200,12 @@ func New(cfg Config, log *slog.Logger, src Sources) (*Telemetry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 		}
-		t.tracers = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler), sdktrace.WithResource(res))
-		t.tracer, t.tracing = t.tracers.Tracer(meterName), true
+		limits := sdktrace.NewSpanLimits()
+		// A value the code did not cut (a driver's error text) stays short.
+		limits.AttributeValueLengthLimit = maxAttributeBytes
+		t.tracers = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler), sdktrace.WithResource(res),
+			sdktrace.WithSpanLimits(limits))
+		t.tracer, t.tracing = t.tracers.Tracer(scopeName), true
 	}
 	if registry != nil {
 		mux := http.NewServeMux()
@@ -233,28 +242,33 @@ func (t *Telemetry) ServeMetrics() error {
 	return nil
 }
 
-// Shutdown sends what is left (spans, a last push of metrics) and closes
-// the metrics listener, within ctx. The function calls it last, after the
-// HTTP server has drained and the store is closed.
+// Shutdown closes the metrics listener, then sends what is left (spans,
+// a last push of metrics), the traces and the metrics at once, each within
+// its budget and ctx. The function calls it last, after the HTTP server
+// has drained and the store is closed.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	var errs []error
-	if t.tracers != nil {
-		errs = append(errs, t.tracers.Shutdown(ctx))
-	}
-	errs = append(errs, t.meters.Shutdown(ctx))
 	if t.server != nil && t.served != nil {
-		errs = append(errs, t.server.Shutdown(ctx))
+		lctx, cancel := context.WithTimeout(ctx, listenerShutdown)
+		errs = append(errs, t.server.Shutdown(lctx))
+		cancel()
 		<-t.served
 	}
-	return errors.Join(errs...)
+	ectx, cancel := context.WithTimeout(ctx, exportShutdown)
+	defer cancel()
+	var traces error
+	var wg sync.WaitGroup
+	if t.tracers != nil {
+		wg.Go(func() { traces = t.tracers.Shutdown(ectx) })
+	}
+	errs = append(errs, t.meters.Shutdown(ectx))
+	wg.Wait()
+	return errors.Join(append(errs, traces)...)
 }
 
 // MetricsAddr is the address /metrics is served on, once ServeMetrics
 // has opened it (with port 0, the port it got); empty otherwise.
 func (t *Telemetry) MetricsAddr() string { return t.addr }
-
-// Tracing reports whether spans are recorded and exported.
-func (t *Telemetry) Tracing() bool { return t.tracing }
 
 // newResource describes this process to metrics and trace backends.
 func newResource(cfg Config) (*resource.Resource, error) {

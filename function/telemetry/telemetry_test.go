@@ -53,7 +53,7 @@ func serve(t *testing.T, log *slog.Logger, src Sources) *Telemetry {
 func withSpans(tel *Telemetry, sampler sdktrace.Sampler) *tracetest.InMemoryExporter {
 	exp := tracetest.NewInMemoryExporter()
 	tel.tracers = sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sampler))
-	tel.tracer, tel.tracing = tel.tracers.Tracer(meterName), true
+	tel.tracer, tel.tracing = tel.tracers.Tracer(scopeName), true
 	return exp
 }
 
@@ -73,7 +73,7 @@ func TestExposedIsTheExposition(t *testing.T) {
 		rec.Failed("timeout", 1, errors.New("timed out"))
 		w.WriteHeader(http.StatusCreated)
 	})
-	tel.Handler(mux).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/track", strings.NewReader("[]")))
+	tel.Handler(routed(mux)).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/track", strings.NewReader("[]")))
 	obs := tel.Observer()
 	now := time.Now()
 	obs.Statement(context.Background(), store.Statement{Table: "events_by_id", Operation: "insert", Outcome: "ok", Attempt: 1, Start: now, End: now.Add(time.Millisecond)})
@@ -134,6 +134,18 @@ func TestExposedIsTheExposition(t *testing.T) {
 	}
 }
 
+// routed names each request's route by mux's pattern, as the function's
+// routes do.
+func routed(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			_, path, _ := strings.Cut(pattern, " ")
+			RequestFrom(r.Context()).SetRoute(path)
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
 func sortedKeys(m map[string]bool) []string {
 	var out []string
 	for k := range m {
@@ -175,7 +187,7 @@ func TestRefusedBeforeReadingCountsOne(t *testing.T) {
 		RequestFrom(r.Context()).Problem("origin_not_allowed", nil)
 		w.WriteHeader(http.StatusForbidden)
 	})
-	tel.Handler(mux).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/track", nil))
+	tel.Handler(routed(mux)).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/track", nil))
 	fams := metricstest.Scrape(t, tel.MetricsAddr())
 	if got := fams.Value("tracker_events_received_total", "format", "unknown"); got != 1 {
 		t.Errorf("received: got %v, want 1", got)
@@ -194,7 +206,7 @@ func TestPanicIsAnInternalFailure(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /track", func(http.ResponseWriter, *http.Request) { panic("bug") })
 	rec := httptest.NewRecorder()
-	tel.Handler(mux).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/track", nil))
+	tel.Handler(routed(mux)).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/track", nil))
 	if rec.Code != http.StatusInternalServerError {
 		t.Errorf("status: got %d, want 500", rec.Code)
 	}
@@ -248,67 +260,100 @@ func TestLimiter(t *testing.T) {
 }
 
 // TestRequestLogLines: a rejection is logged at debug, a 503 at warn and a
-// 500 at error, each once a second per reason, with the fields an
-// operator searches by.
+// 500 at error, with the fields an operator searches by, each status and
+// reason at most once a second, the next line counting those held back.
 func TestRequestLogLines(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	tel := serve(t, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), Sources{})
-	status := http.StatusServiceUnavailable
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /track", func(w http.ResponseWriter, r *http.Request) {
-		rec := RequestFrom(r.Context())
-		rec.SetFormat("ce_binary")
-		rec.SetCloudEvent(CloudEvent{ID: "42", Source: "https://shop.example/web", Type: "dev.tracker.impression"})
-		switch status {
-		case http.StatusServiceUnavailable:
-			rec.Failed("timeout", 1, errors.New("gocql: no response received from cassandra within timeout period"))
-		case http.StatusBadRequest:
-			rec.Rejected("invalid_target", 1)
-		}
-		w.WriteHeader(status)
-	})
-	h := tel.Handler(mux)
-	post := func() {
-		req := httptest.NewRequest(http.MethodPost, "/track", nil)
-		req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-		h.ServeHTTP(httptest.NewRecorder(), req)
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		t.Run(level.String(), func(t *testing.T) {
+			t.Parallel()
+			var logs bytes.Buffer
+			tel := serve(t, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level})), Sources{})
+			clock := time.Unix(1000, 0)
+			tel.now = func() time.Time { return clock }
+			status := 0
+			mux := http.NewServeMux()
+			mux.HandleFunc("POST /track", func(w http.ResponseWriter, r *http.Request) {
+				rec := RequestFrom(r.Context())
+				rec.SetFormat("ce_binary")
+				rec.SetCloudEvent(CloudEvent{ID: "42", Source: "https://shop.example/web", Type: "dev.tracker.impression"})
+				switch status {
+				case http.StatusServiceUnavailable:
+					rec.Failed("timeout", 1, errors.New("gocql: no response received from cassandra within timeout period"))
+				case http.StatusInternalServerError:
+					rec.Failed("internal", 1, errors.New("unconfigured table events_by_id"))
+				case http.StatusBadRequest:
+					rec.Rejected("invalid_target", 1)
+				}
+				w.WriteHeader(status)
+			})
+			h := tel.Handler(routed(mux))
+			post := func(s, n int) {
+				status = s
+				for range n {
+					req := httptest.NewRequest(http.MethodPost, "/track", nil)
+					req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+					h.ServeHTTP(httptest.NewRecorder(), req)
+				}
+			}
+			post(http.StatusServiceUnavailable, 100)
+			post(http.StatusBadRequest, 100)
+			post(http.StatusInternalServerError, 3)
+			clock = clock.Add(time.Second)
+			post(http.StatusServiceUnavailable, 1)
+
+			lines := requestLines(t, &logs)
+			want := []map[string]any{
+				{"level": "WARN", "msg": "request failed", "status": 503.0, "reason": "timeout", "suppressed": nil,
+					"error": "gocql: no response received from cassandra within timeout period"},
+				{"level": "DEBUG", "msg": "request rejected", "status": 400.0, "reason": "invalid_target", "error": nil},
+				{"level": "ERROR", "msg": "request failed", "status": 500.0, "reason": "internal", "error": "unconfigured table events_by_id"},
+				{"level": "WARN", "msg": "request failed", "status": 503.0, "reason": "timeout", "suppressed": 99.0},
+			}
+			if level > slog.LevelDebug {
+				want = slices.Delete(want, 1, 2)
+			}
+			if len(lines) != len(want) {
+				t.Fatalf("got %d request lines, want %d:\n%s", len(lines), len(want), logs.String())
+			}
+			for i, w := range want {
+				for k, v := range w {
+					if lines[i][k] != v {
+						t.Errorf("line %d: %s = %v, want %v", i, k, lines[i][k], v)
+					}
+				}
+				for k, v := range map[string]any{"route": "/track", "method": "POST", "format": "ce_binary", "events": 1.0, "ce.id": "42",
+					"ce.source": "https://shop.example/web", "ce.type": "dev.tracker.impression", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"} {
+					if lines[i][k] != v {
+						t.Errorf("line %d: %s = %v, want %v", i, k, lines[i][k], v)
+					}
+				}
+				if _, ok := lines[i]["duration_ms"].(float64); !ok {
+					t.Errorf("line %d: duration_ms %v, want a number", i, lines[i]["duration_ms"])
+				}
+				if _, ok := lines[i]["span_id"]; ok {
+					t.Errorf("line %d: span_id %v logged while tracing is off: the caller's span is not this request's", i, lines[i]["span_id"])
+				}
+			}
+		})
 	}
-	for range 100 {
-		post()
-	}
-	status = http.StatusBadRequest
-	for range 100 {
-		post()
-	}
-	var lines []string
+}
+
+// requestLines are the log lines about requests, decoded.
+func requestLines(t *testing.T, logs *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		if strings.Contains(l, `"msg":"request`) {
-			lines = append(lines, l)
+		if !strings.Contains(l, `"msg":"request`) {
+			continue
 		}
-	}
-	if len(lines) != 1 {
-		t.Fatalf("100 503s and 100 400s at info: got %d request lines, want 1 (the first 503):\n%s", len(lines), logs.String())
-	}
-	var got map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range map[string]any{
-		"level": "WARN", "msg": "request failed", "route": "/track", "method": "POST", "status": 503.0, "reason": "timeout",
-		"format": "ce_binary", "events": 1.0, "ce.id": "42", "ce.source": "https://shop.example/web", "ce.type": "dev.tracker.impression",
-		"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "error": "gocql: no response received from cassandra within timeout period",
-	} {
-		if got[k] != v {
-			t.Errorf("%s: got %v, want %v", k, got[k], v)
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
 		}
+		out = append(out, m)
 	}
-	if _, ok := got["duration_ms"].(float64); !ok {
-		t.Errorf("duration_ms: got %v, want a number", got["duration_ms"])
-	}
-	if _, ok := got["span_id"]; ok {
-		t.Errorf("span_id %v logged while tracing is off: the caller's span is not this request's", got["span_id"])
-	}
+	return out
 }
 
 // TestRouteRuntimeLogs: func-go's zerolog lines come out as lines of the
@@ -394,7 +439,7 @@ func TestSpans(t *testing.T) {
 		tel.Observer().Claim(ctx, true)
 		w.WriteHeader(http.StatusCreated)
 	})
-	h := tel.Handler(mux)
+	h := tel.Handler(routed(mux))
 	post := func(header map[string]string) {
 		req := httptest.NewRequest(http.MethodPost, "/track", nil)
 		for k, v := range header {
@@ -476,7 +521,7 @@ func TestSpans(t *testing.T) {
 func TestNoTracingRecordsNoSpan(t *testing.T) {
 	t.Parallel()
 	tel := serve(t, discard, Sources{})
-	if tel.Tracing() {
+	if tel.tracing {
 		t.Fatal("tracing is on without an endpoint")
 	}
 	var span trace.Span
@@ -487,7 +532,7 @@ func TestNoTracingRecordsNoSpan(t *testing.T) {
 	})
 	req := httptest.NewRequest(http.MethodPost, "/track", nil)
 	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-	tel.Handler(mux).ServeHTTP(httptest.NewRecorder(), req)
+	tel.Handler(routed(mux)).ServeHTTP(httptest.NewRecorder(), req)
 	if span.IsRecording() || span.SpanContext().IsValid() {
 		t.Errorf("got a span %v (recording %v), want none", span.SpanContext(), span.IsRecording())
 	}

@@ -282,15 +282,12 @@ func TestRetryWithSameIDStoresOnce(t *testing.T) {
 
 func newCloudEvent(t *testing.T, id, user string, withTime bool) cloudevents.Event {
 	t.Helper()
-	e := cloudevents.NewEvent()
-	e.SetID(id)
-	e.SetSource("https://shop.example/" + user)
-	e.SetType("dev.tracker.impression")
+	var at time.Time
 	if withTime {
-		e.SetTime(time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC))
+		at = time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
 	}
-	data := map[string]string{"username": user, "target": "https://shop.example/p/" + id, "description": "CLICK"}
-	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
+	e, err := harness.NewCloudEvent(id, "https://shop.example/"+user, user, "https://shop.example/p/"+id, "CLICK", at)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return e

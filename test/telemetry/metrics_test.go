@@ -70,12 +70,8 @@ func plainEvent(id, target string) string {
 
 func cloudEvent(t *testing.T, id, target string) cloudevents.Event {
 	t.Helper()
-	e := cloudevents.NewEvent()
-	e.SetID(id)
-	e.SetSource("https://shop.example/metrics")
-	e.SetType("dev.tracker.impression")
-	e.SetTime(time.Now().UTC())
-	if err := e.SetData(cloudevents.ApplicationJSON, map[string]string{"username": "metrics", "target": target, "description": "CLICK"}); err != nil {
+	e, err := harness.NewCloudEvent(id, "https://shop.example/metrics", "metrics", target, "CLICK", time.Now().UTC())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return e

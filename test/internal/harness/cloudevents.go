@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -31,4 +32,20 @@ func CloudEventRequest(url, mode string, events ...cloudevents.Event) (*http.Req
 		return cehttp.NewHTTPRequestFromEvents(ctx, url+"/track", events)
 	}
 	return nil, fmt.Errorf("unknown CloudEvents mode %q; want one of %v", mode, CloudEventModes)
+}
+
+// NewCloudEvent is an impression as a CloudEvent of type
+// dev.tracker.impression: source and id make its key, at is its time (no
+// time attribute when zero), and its data is the impression of username
+// on target.
+func NewCloudEvent(id, source, username, target, description string, at time.Time) (cloudevents.Event, error) {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetSource(source)
+	e.SetType("dev.tracker.impression")
+	if !at.IsZero() {
+		e.SetTime(at)
+	}
+	err := e.SetData(cloudevents.ApplicationJSON, map[string]string{"username": username, "target": target, "description": description})
+	return e, err
 }

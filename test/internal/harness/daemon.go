@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// daemon is a server process that a test starts, such as Prometheus or
-// Jaeger: its output goes to a log file, so that a failure can show the
-// log's tail, and Stop ends it whatever state it is in.
+// daemon is a process that a test starts, such as the function, Prometheus
+// or Jaeger: its output goes to a log file, so that a failure can show the
+// log's tail, and stop ends it whatever state it is in.
 type daemon struct {
 	name    string
 	cmd     *exec.Cmd
@@ -26,12 +26,17 @@ type daemon struct {
 
 // startDaemon runs bin with args in dir, its output in logPath.
 func startDaemon(name, dir, logPath, bin string, args ...string) (*daemon, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	return startCmd(name, cmd, logPath)
+}
+
+// startCmd starts cmd, its output in logPath.
+func startCmd(name string, cmd *exec.Cmd, logPath string) (*daemon, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -55,6 +60,12 @@ func (d *daemon) stop(timeout time.Duration) error {
 		return fmt.Errorf("%s had exited before Stop: %v", d.name, d.err)
 	default:
 	}
+	return d.terminate(timeout)
+}
+
+// terminate sends SIGTERM, as Kubernetes does, and waits up to timeout;
+// then it kills the process and says so.
+func (d *daemon) terminate(timeout time.Duration) error {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.exited:

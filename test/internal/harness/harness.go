@@ -52,7 +52,6 @@ func FreePort() (int, error) {
 
 // Function is a running function process.
 type Function struct {
-	Cmd     *exec.Cmd
 	Addr    string // 127.0.0.1:port
 	URL     string // http://127.0.0.1:port
 	LogPath string
@@ -61,8 +60,7 @@ type Function struct {
 	// when the caller turned the listener off with METRICS_ADDRESS=.
 	MetricsAddr string
 
-	exited chan struct{}
-	err    error
+	d *daemon
 }
 
 // StartFunction runs bin with the environment of this process plus env,
@@ -93,24 +91,13 @@ func StartFunctionEnv(bin, logPath string, env []string) (*Function, error) {
 		metrics = "127.0.0.1:" + strconv.Itoa(p)
 		env = append(env, "METRICS_ADDRESS="+metrics)
 	}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
 	cmd := exec.Command(bin)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	f := &Function{Cmd: cmd, Addr: addr, URL: "http://" + addr, LogPath: logPath, MetricsAddr: metrics, exited: make(chan struct{})}
+	f := &Function{Addr: addr, URL: "http://" + addr, LogPath: logPath, MetricsAddr: metrics}
 	f.Started = time.Now()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	if f.d, err = startCmd(bin, cmd, logPath); err != nil {
+		return nil, err
 	}
-	go func() {
-		f.err = cmd.Wait()
-		logFile.Close()
-		close(f.exited)
-	}()
 	return f, nil
 }
 
@@ -126,44 +113,37 @@ func lookupEnv(env []string, name string) (string, bool) {
 }
 
 // PID is the process id.
-func (f *Function) PID() int { return f.Cmd.Process.Pid }
+func (f *Function) PID() int { return f.d.cmd.Process.Pid }
 
 // Exited is closed when the process has exited.
-func (f *Function) Exited() <-chan struct{} { return f.exited }
+func (f *Function) Exited() <-chan struct{} { return f.d.exited }
 
 // ExitErr is the process's exit error; call it after Exited is closed.
-func (f *Function) ExitErr() error { return f.err }
+func (f *Function) ExitErr() error { return f.d.err }
 
 // Signal sends sig to the process.
-func (f *Function) Signal(sig os.Signal) error { return f.Cmd.Process.Signal(sig) }
+func (f *Function) Signal(sig os.Signal) error { return f.d.cmd.Process.Signal(sig) }
 
 // WaitExit waits up to timeout for the process to exit.
 func (f *Function) WaitExit(timeout time.Duration) error {
 	select {
-	case <-f.exited:
-		return f.err
+	case <-f.d.exited:
+		return f.d.err
 	case <-time.After(timeout):
 		return fmt.Errorf("pid %d still running after %s", f.PID(), timeout)
 	}
 }
 
 // Stop sends SIGTERM, as Kubernetes does, and waits up to timeout; then it
-// kills the process and says so.
+// kills the process and says so. A process that has exited already is
+// not an error here: fault tests stop functions they have signalled.
 func (f *Function) Stop(timeout time.Duration) error {
 	select {
-	case <-f.exited:
+	case <-f.d.exited:
 		return nil
 	default:
 	}
-	_ = f.Signal(syscall.SIGTERM)
-	select {
-	case <-f.exited:
-		return nil
-	case <-time.After(timeout):
-		_ = f.Cmd.Process.Kill()
-		<-f.exited
-		return fmt.Errorf("pid %d did not exit within %s of SIGTERM; killed", f.PID(), timeout)
-	}
+	return f.d.terminate(timeout)
 }
 
 // PollStatus polls GET path until it answers want, the process exits, or
@@ -174,8 +154,8 @@ func (f *Function) PollStatus(path string, want int, timeout time.Duration) erro
 	last := "no answer"
 	for {
 		select {
-		case <-f.exited:
-			return fmt.Errorf("the process exited: %v", f.err)
+		case <-f.d.exited:
+			return fmt.Errorf("the process exited: %v", f.d.err)
 		default:
 		}
 		resp, err := client.Get(f.URL + path)
@@ -201,14 +181,7 @@ func (f *Function) WaitReady(timeout time.Duration) error {
 }
 
 // LogTail returns the last n lines of the process's output.
-func (f *Function) LogTail(n int) string {
-	b, _ := os.ReadFile(f.LogPath)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (f *Function) LogTail(n int) string { return f.d.logTail(n) }
 
 // ProcStatusKB reads a kB field of /proc/<pid>/status, such as VmHWM (peak
 // resident set) or VmRSS.
