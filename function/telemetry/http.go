@@ -27,13 +27,15 @@ func (t *Telemetry) Handler(next http.Handler) http.Handler {
 		if len(r.Header["Traceparent"]) > 0 {
 			rec.parent = propagation.TraceContext{}.Extract(rec.parent, propagation.HeaderCarrier(r.Header))
 		}
-		t.inst.inFlight.Add(r.Context(), 1, t.inst.noAttrs...)
+		if t.inst != nil {
+			t.inst.inFlight.Add(1)
+		}
 		rec.w.ResponseWriter = w
 		if r.Body != nil && r.Body != http.NoBody {
 			rec.body.ReadCloser = r.Body
 			r.Body = &rec.body
 		}
-		served := r.WithContext(context.WithValue(r.Context(), requestKey{}, rec))
+		served := r.WithContext(context.WithValue(r.Context(), contextKey{}, rec))
 		defer func() {
 			p := recover()
 			switch {
@@ -59,26 +61,26 @@ func (t *Telemetry) Handler(next http.Handler) http.Handler {
 func (t *Telemetry) finish(rec *Request, r *http.Request, status int, bodyBytes int64) {
 	ctx := r.Context()
 	elapsed := time.Since(rec.start)
-	in := t.inst
-	in.inFlight.Add(ctx, -1, in.noAttrs...)
-	req := in.attrs.get(attrKey{kind: keyRequest, a: rec.route, b: rec.method, statusCode: status})
-	in.requests.Add(ctx, 1, req.add...)
-	in.duration.Record(ctx, elapsed.Seconds(), req.record...)
-	in.bodyBytes.Record(ctx, float64(bodyBytes), in.attrs.get(attrKey{kind: keyRoute, a: rec.route}).record...)
-
-	if rec.route == TrackRoute && r.Method == http.MethodPost {
-		if !rec.counted {
-			// Refused before its events were read: count it as one.
-			switch {
-			case status < 300:
-				rec.Stored(1)
-			case status < 500:
-				rec.Rejected(rec.reasonOr("rejected"), 1)
-			default:
-				rec.Failed(rec.reasonOr("internal"), 1, rec.err)
-			}
+	if rec.route == TrackRoute && r.Method == http.MethodPost && !rec.counted {
+		// Refused before its events were read: count it as one.
+		switch {
+		case status < 300:
+			rec.Stored(1)
+		case status < 500:
+			rec.Rejected(rec.reasonOr("rejected"), 1)
+		default:
+			rec.Failed(rec.reasonOr("internal"), 1, rec.err)
 		}
-		t.countEvents(ctx, rec)
+	}
+	if in := t.inst; in != nil {
+		in.inFlight.Add(-1)
+		req := in.requestSeries.get(requestKey{rec.route, rec.method, status})
+		req.requests.Inc()
+		req.duration.Observe(elapsed.Seconds())
+		in.routeSeries.get(rec.route).Observe(float64(bodyBytes))
+		if rec.received > 0 {
+			in.countEvents(rec)
+		}
 	}
 
 	// The log's trace id: this request's when its span is recorded, else
@@ -101,18 +103,17 @@ func (t *Telemetry) finish(rec *Request, r *http.Request, status int, bodyBytes 
 	}
 }
 
-func (t *Telemetry) countEvents(ctx context.Context, rec *Request) {
-	in := t.inst
-	format := in.attrs.get(attrKey{kind: keyFormat, a: rec.format})
-	in.received.Add(ctx, int64(rec.received), format.add...)
+// countEvents counts what became of the request's events.
+func (in *instruments) countEvents(rec *Request) {
+	in.receivedSeries.get(rec.format).Add(float64(rec.received))
 	if rec.stored > 0 {
-		in.stored.Add(ctx, int64(rec.stored), format.add...)
+		in.storedSeries.get(rec.format).Add(float64(rec.stored))
 	}
 	for reason, n := range rec.rejected {
-		in.rejected.Add(ctx, int64(n), in.attrs.get(attrKey{kind: keyFormatReason, a: rec.format, b: reason}).add...)
+		in.reasonSeries.get([3]string{"rejected", rec.format, reason}).Add(float64(n))
 	}
 	for reason, n := range rec.failed {
-		in.failed.Add(ctx, int64(n), in.attrs.get(attrKey{kind: keyFormatReason, a: rec.format, b: reason}).add...)
+		in.reasonSeries.get([3]string{"failed", rec.format, reason}).Add(float64(n))
 	}
 }
 

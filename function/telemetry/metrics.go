@@ -1,24 +1,23 @@
 package telemetry
 
 import (
-	"context"
 	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// The instruments are named the OpenTelemetry way (dots, a unit); the
-// Prometheus exporter turns "tracker.http.requests" with unit "{request}"
-// into tracker_http_requests_total, and "tracker.http.request.duration"
-// with unit "s" into tracker_http_request_duration_seconds. Names, the
-// metric each becomes, and its labels are listed in Exposed, which a test
-// holds to the exposition and the manifests' PromQL is checked against.
+// The metrics are Prometheus client_golang collectors: recording one is an
+// atomic add, where the OpenTelemetry SDK's instruments cost several
+// hundred nanoseconds each, which came to more than the 3 % of an event's
+// CPU that telemetry may take (BENCHMARKS.md, "Changes and their
+// effect"). OpenTelemetry's Prometheus bridge pushes the same registry
+// over OTLP. Exposed lists them; a test holds it to the exposition, and
+// the manifests' PromQL is checked against it.
 
-// Histogram buckets, in the instrument's unit.
+// Histogram buckets, in the metric's unit.
 var (
 	// From 1 ms to 10 s: a write acknowledged in a few ms, a timeout at
 	// CASSANDRA_TIMEOUT (2 s by default), and func-go's 30 s bound beyond.
@@ -46,7 +45,7 @@ type Metric struct {
 
 // Exposed lists every tracker_ metric the function exports, as
 // Prometheus names it. The Go runtime's go_* and the process's process_*
-// metrics come besides, and OpenTelemetry's target_info with the resource.
+// metrics come besides.
 var Exposed = []Metric{
 	{"tracker_http_requests_total", "counter", []string{"route", "method", "code"}, "HTTP requests answered, by route, method and status code."},
 	{"tracker_http_request_duration_seconds", "histogram", []string{"route", "method", "code"}, "Time from a request's arrival to its answer."},
@@ -81,163 +80,142 @@ var (
 	methods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 )
 
-// instruments are the metrics the function records.
+// instruments are the metrics the function records, with the series of
+// each label set resolved once (cache): looking a series up by its label
+// values hashes them on every call.
 type instruments struct {
-	requests      metric.Int64Counter
-	duration      metric.Float64Histogram
-	inFlight      metric.Int64UpDownCounter
-	bodyBytes     metric.Float64Histogram
-	received      metric.Int64Counter
-	stored        metric.Int64Counter
-	rejected      metric.Int64Counter
-	failed        metric.Int64Counter
-	statement     metric.Float64Histogram
-	retries       metric.Int64Counter
-	connects      metric.Int64Counter
-	claims        metric.Int64Counter
-	writerWait    metric.Float64Histogram
-	attrs         attrCache
-	noAttrs       []metric.AddOption
-	noAttrsRecord []metric.RecordOption
+	// inFlight counts the requests being served; a gauge reads it.
+	inFlight atomic.Int64
+
+	requests, received, stored, rejected, failed, retries, connects, claims *prometheus.CounterVec
+	duration, bodyBytes, statement                                          *prometheus.HistogramVec
+	writerWait                                                              prometheus.Histogram
+
+	requestSeries   cache[requestKey, requestSeries]
+	routeSeries     cache[string, prometheus.Observer]
+	receivedSeries  cache[string, prometheus.Counter]
+	storedSeries    cache[string, prometheus.Counter]
+	reasonSeries    cache[[3]string, prometheus.Counter] // metric, format, reason
+	statementSeries cache[[3]string, prometheus.Observer]
+	retrySeries     cache[[2]string, prometheus.Counter]
+	outcomeSeries   cache[[2]string, prometheus.Counter] // metric, outcome
 }
 
-func buildInstruments(m metric.Meter, src Sources, build BuildInfo) (*instruments, error) {
-	var (
-		in   = &instruments{}
-		errs []error
-		must = func(err error) { errs = append(errs, err) }
-		err  error
-	)
-	in.requests, err = m.Int64Counter("tracker.http.requests", metric.WithUnit("{request}"), metric.WithDescription(help("tracker_http_requests_total")))
-	must(err)
-	in.duration, err = m.Float64Histogram("tracker.http.request.duration", metric.WithUnit("s"), metric.WithDescription(help("tracker_http_request_duration_seconds")), metric.WithExplicitBucketBoundaries(requestBuckets...))
-	must(err)
-	in.inFlight, err = m.Int64UpDownCounter("tracker.http.requests.in_flight", metric.WithUnit("{request}"), metric.WithDescription(help("tracker_http_requests_in_flight")))
-	must(err)
-	in.bodyBytes, err = m.Float64Histogram("tracker.http.request.body", metric.WithUnit("By"), metric.WithDescription(help("tracker_http_request_body_bytes")), metric.WithExplicitBucketBoundaries(bodyBuckets...))
-	must(err)
-	in.received, err = m.Int64Counter("tracker.events.received", metric.WithUnit("{event}"), metric.WithDescription(help("tracker_events_received_total")))
-	must(err)
-	in.stored, err = m.Int64Counter("tracker.events.stored", metric.WithUnit("{event}"), metric.WithDescription(help("tracker_events_stored_total")))
-	must(err)
-	in.rejected, err = m.Int64Counter("tracker.events.rejected", metric.WithUnit("{event}"), metric.WithDescription(help("tracker_events_rejected_total")))
-	must(err)
-	in.failed, err = m.Int64Counter("tracker.events.failed", metric.WithUnit("{event}"), metric.WithDescription(help("tracker_events_failed_total")))
-	must(err)
-	in.statement, err = m.Float64Histogram("tracker.cassandra.request.duration", metric.WithUnit("s"), metric.WithDescription(help("tracker_cassandra_request_duration_seconds")), metric.WithExplicitBucketBoundaries(statementBuckets...))
-	must(err)
-	in.retries, err = m.Int64Counter("tracker.cassandra.retries", metric.WithUnit("{attempt}"), metric.WithDescription(help("tracker_cassandra_retries_total")))
-	must(err)
-	in.connects, err = m.Int64Counter("tracker.cassandra.connect_attempts", metric.WithUnit("{attempt}"), metric.WithDescription(help("tracker_cassandra_connect_attempts_total")))
-	must(err)
-	in.claims, err = m.Int64Counter("tracker.cassandra.claims", metric.WithUnit("{claim}"), metric.WithDescription(help("tracker_cassandra_claims_total")))
-	must(err)
-	in.writerWait, err = m.Float64Histogram("tracker.store.writer_wait", metric.WithUnit("s"), metric.WithDescription(help("tracker_store_writer_wait_seconds")), metric.WithExplicitBucketBoundaries(waitBuckets...))
-	must(err)
+type requestKey struct {
+	route, method string
+	code          int
+}
 
-	_, err = m.Int64ObservableGauge("tracker.events.in_flight", metric.WithUnit("{event}"), metric.WithDescription(help("tracker_events_in_flight")),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			if src.EventsInFlight != nil {
-				o.Observe(src.EventsInFlight())
-			} else {
-				o.Observe(0)
-			}
-			return nil
-		}))
-	must(err)
-	limit := int64(src.EventsInFlightLimit)
-	_, err = m.Int64ObservableGauge("tracker.events.in_flight_limit", metric.WithUnit("{event}"), metric.WithDescription(help("tracker_events_in_flight_limit")),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(limit)
-			return nil
-		}))
-	must(err)
-	_, err = m.Int64ObservableGauge("tracker.cassandra.hosts_up", metric.WithUnit("{node}"), metric.WithDescription(help("tracker_cassandra_hosts_up")),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			up := 0
-			if src.HostsUp != nil {
-				up = src.HostsUp()
-			}
-			o.Observe(int64(up))
-			return nil
-		}))
-	must(err)
-	_, err = m.Int64ObservableGauge("tracker.store.ready", metric.WithDescription(help("tracker_store_ready")),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			var ready int64
-			if src.Ready != nil && src.Ready() {
-				ready = 1
-			}
-			o.Observe(ready)
-			return nil
-		}))
-	must(err)
-	buildAttrs := metric.WithAttributes(attribute.String("version", build.Version), attribute.String("revision", build.Revision), attribute.String("go_version", build.GoVersion))
-	_, err = m.Int64ObservableGauge("tracker.build.info", metric.WithDescription(help("tracker_build_info")),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(1, buildAttrs)
-			return nil
-		}))
-	must(err)
-	for _, e := range errs {
-		if e != nil {
-			return nil, e
-		}
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// newInstruments makes the metrics and registers them, with the gauges
+// that read src, in reg.
+func newInstruments(reg prometheus.Registerer, src Sources, build BuildInfo) *instruments {
+	in := &instruments{}
+	counter := func(name string) *prometheus.CounterVec {
+		m := exposed(name)
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.Name, Help: m.Help}, m.Labels)
+		reg.MustRegister(v)
+		return v
 	}
-	in.noAttrs = []metric.AddOption{}
-	in.noAttrsRecord = []metric.RecordOption{}
-	return in, nil
+	histogram := func(name string, buckets []float64) *prometheus.HistogramVec {
+		m := exposed(name)
+		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: m.Name, Help: m.Help, Buckets: buckets}, m.Labels)
+		reg.MustRegister(v)
+		return v
+	}
+	gauge := func(name string, read func() float64) {
+		m := exposed(name)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.Name, Help: m.Help}, read))
+	}
+	in.requests = counter("tracker_http_requests_total")
+	in.duration = histogram("tracker_http_request_duration_seconds", requestBuckets)
+	in.bodyBytes = histogram("tracker_http_request_body_bytes", bodyBuckets)
+	in.received = counter("tracker_events_received_total")
+	in.stored = counter("tracker_events_stored_total")
+	in.rejected = counter("tracker_events_rejected_total")
+	in.failed = counter("tracker_events_failed_total")
+	in.statement = histogram("tracker_cassandra_request_duration_seconds", statementBuckets)
+	in.retries = counter("tracker_cassandra_retries_total")
+	in.connects = counter("tracker_cassandra_connect_attempts_total")
+	in.claims = counter("tracker_cassandra_claims_total")
+	wait := exposed("tracker_store_writer_wait_seconds")
+	in.writerWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: wait.Name, Help: wait.Help, Buckets: waitBuckets})
+	reg.MustRegister(in.writerWait)
+
+	gauge("tracker_http_requests_in_flight", func() float64 { return float64(in.inFlight.Load()) })
+	gauge("tracker_events_in_flight", func() float64 {
+		if src.EventsInFlight == nil {
+			return 0
+		}
+		return float64(src.EventsInFlight())
+	})
+	limit := float64(src.EventsInFlightLimit)
+	gauge("tracker_events_in_flight_limit", func() float64 { return limit })
+	gauge("tracker_cassandra_hosts_up", func() float64 {
+		if src.HostsUp == nil {
+			return 0
+		}
+		return float64(src.HostsUp())
+	})
+	gauge("tracker_store_ready", func() float64 {
+		if src.Ready != nil && src.Ready() {
+			return 1
+		}
+		return 0
+	})
+	info := exposed("tracker_build_info")
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: info.Name, Help: info.Help,
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "go_version": build.GoVersion}},
+		func() float64 { return 1 }))
+
+	in.requestSeries.make = func(k requestKey) requestSeries {
+		code := strconv.Itoa(k.code)
+		return requestSeries{in.requests.WithLabelValues(k.route, k.method, code), in.duration.WithLabelValues(k.route, k.method, code)}
+	}
+	in.routeSeries.make = func(route string) prometheus.Observer { return in.bodyBytes.WithLabelValues(route) }
+	in.receivedSeries.make = func(format string) prometheus.Counter { return in.received.WithLabelValues(format) }
+	in.storedSeries.make = func(format string) prometheus.Counter { return in.stored.WithLabelValues(format) }
+	in.reasonSeries.make = func(k [3]string) prometheus.Counter {
+		if k[0] == "failed" {
+			return in.failed.WithLabelValues(k[1], k[2])
+		}
+		return in.rejected.WithLabelValues(k[1], k[2])
+	}
+	in.statementSeries.make = func(k [3]string) prometheus.Observer { return in.statement.WithLabelValues(k[0], k[1], k[2]) }
+	in.retrySeries.make = func(k [2]string) prometheus.Counter { return in.retries.WithLabelValues(k[0], k[1]) }
+	in.outcomeSeries.make = func(k [2]string) prometheus.Counter {
+		if k[0] == "claims" {
+			return in.claims.WithLabelValues(k[1])
+		}
+		return in.connects.WithLabelValues(k[1])
+	}
+	return in
 }
 
-func help(name string) string {
+// exposed is the entry of Exposed named name.
+func exposed(name string) Metric {
 	for _, m := range Exposed {
 		if m.Name == name {
-			return m.Help
+			return m
 		}
 	}
-	return ""
+	panic("telemetry: no metric " + name + " in Exposed")
 }
 
-// attrOptions are the options of one attribute set, made once: building
-// a set sorts and copies its attributes, which would otherwise cost every
-// request.
-type attrOptions struct {
-	add    []metric.AddOption
-	record []metric.RecordOption
+// cache holds the series of a metric by their label values. Every value
+// comes from a fixed set, so it stays small and soon stops growing:
+// reads take no lock (a map replaced whole on each addition).
+type cache[K comparable, V any] struct {
+	m    atomic.Pointer[map[K]V]
+	mu   sync.Mutex // serializes additions
+	make func(K) V
 }
 
-func newAttrOptions(kv ...attribute.KeyValue) *attrOptions {
-	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
-	return &attrOptions{add: []metric.AddOption{opt}, record: []metric.RecordOption{opt}}
-}
-
-// attrCache holds the attribute sets in use, by their label values. Every
-// value comes from a fixed set, so it stays small and soon stops growing:
-// reads take no lock (a map replaced whole on each addition), and a
-// struct key is not boxed as sync.Map's would be.
-type attrCache struct {
-	m  atomic.Pointer[map[attrKey]*attrOptions]
-	mu sync.Mutex // serializes additions
-}
-
-type attrKey struct {
-	kind       byte
-	a, b, c    string
-	statusCode int
-}
-
-// Kinds of attrKey.
-const (
-	keyRequest = iota
-	keyRoute
-	keyFormat
-	keyFormatReason
-	keyStatement
-	keyTableOperation
-	keyOutcome
-)
-
-func (c *attrCache) get(k attrKey) *attrOptions {
+func (c *cache[K, V]) get(k K) V {
 	if m := c.m.Load(); m != nil {
 		if v, ok := (*m)[k]; ok {
 			return v
@@ -251,25 +229,8 @@ func (c *attrCache) get(k attrKey) *attrOptions {
 			return v
 		}
 	}
-	var kv []attribute.KeyValue
-	switch k.kind {
-	case keyRequest:
-		kv = []attribute.KeyValue{attribute.String("route", k.a), attribute.String("method", k.b), attribute.String("code", strconv.Itoa(k.statusCode))}
-	case keyRoute:
-		kv = []attribute.KeyValue{attribute.String("route", k.a)}
-	case keyFormat:
-		kv = []attribute.KeyValue{attribute.String("format", k.a)}
-	case keyFormatReason:
-		kv = []attribute.KeyValue{attribute.String("format", k.a), attribute.String("reason", k.b)}
-	case keyStatement:
-		kv = []attribute.KeyValue{attribute.String("table", k.a), attribute.String("operation", k.b), attribute.String("outcome", k.c)}
-	case keyTableOperation:
-		kv = []attribute.KeyValue{attribute.String("table", k.a), attribute.String("operation", k.b)}
-	case keyOutcome:
-		kv = []attribute.KeyValue{attribute.String("outcome", k.a)}
-	}
-	v := newAttrOptions(kv...)
-	next := make(map[attrKey]*attrOptions, 1)
+	v := c.make(k)
+	next := make(map[K]V, 1)
 	if old != nil {
 		next = maps.Clone(*old)
 	}

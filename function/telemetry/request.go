@@ -43,13 +43,13 @@ type CloudEvent struct {
 	ID, Source, Type string
 }
 
-type requestKey struct{}
+type contextKey struct{}
 
 // RequestFrom returns the telemetry of the request whose context is ctx.
 // Outside Handler (in unit tests of a single handler) it returns a
 // Request that records nothing.
 func RequestFrom(ctx context.Context) *Request {
-	if r, ok := ctx.Value(requestKey{}).(*Request); ok {
+	if r, ok := ctx.Value(contextKey{}).(*Request); ok {
 		return r
 	}
 	return &Request{}

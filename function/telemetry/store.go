@@ -26,11 +26,11 @@ type storeObserver struct{ t *Telemetry }
 // request's span that is recorded: the readiness probe and the schema
 // reads have none, and a trace of every probe would bury the requests.
 func (o storeObserver) Statement(ctx context.Context, s store.Statement) {
-	in := o.t.inst
-	in.statement.Record(ctx, s.End.Sub(s.Start).Seconds(),
-		in.attrs.get(attrKey{kind: keyStatement, a: s.Table, b: s.Operation, c: s.Outcome}).record...)
-	if s.Attempt > 0 {
-		in.retries.Add(ctx, 1, in.attrs.get(attrKey{kind: keyTableOperation, a: s.Table, b: s.Operation}).add...)
+	if in := o.t.inst; in != nil {
+		in.statementSeries.get([3]string{s.Table, s.Operation, s.Outcome}).Observe(s.End.Sub(s.Start).Seconds())
+		if s.Attempt > 0 {
+			in.retrySeries.get([2]string{s.Table, s.Operation}).Inc()
+		}
 	}
 	if !o.t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
 		return
@@ -76,13 +76,16 @@ func (o storeObserver) Connect(_ string, err error) {
 	if err != nil {
 		outcome = "error"
 	}
-	in := o.t.inst
-	in.connects.Add(context.Background(), 1, in.attrs.get(attrKey{kind: keyOutcome, a: outcome}).add...)
+	if in := o.t.inst; in != nil {
+		in.outcomeSeries.get([2]string{"connects", outcome}).Inc()
+	}
 }
 
 // WriterWait records how long a statement waited for a writer.
 func (o storeObserver) WriterWait(d time.Duration) {
-	o.t.inst.writerWait.Record(context.Background(), d.Seconds(), o.t.inst.noAttrsRecord...)
+	if in := o.t.inst; in != nil {
+		in.writerWait.Observe(d.Seconds())
+	}
 }
 
 // Claim counts an id claim by its outcome and marks it on the request's
@@ -92,8 +95,9 @@ func (o storeObserver) Claim(ctx context.Context, existing bool) {
 	if existing {
 		outcome = "existing"
 	}
-	in := o.t.inst
-	in.claims.Add(ctx, 1, in.attrs.get(attrKey{kind: keyOutcome, a: outcome}).add...)
+	if in := o.t.inst; in != nil {
+		in.outcomeSeries.get([2]string{"claims", outcome}).Inc()
+	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent("event id claimed", trace.WithAttributes(attribute.String("tracker.claim.outcome", outcome)))
 	}

@@ -26,11 +26,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/contrib/bridges/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -126,18 +126,18 @@ type Telemetry struct {
 	log     *slog.Logger
 	limit   *limiter
 	now     func() time.Time // the limiter's clock
-	inst    *instruments
+	inst    *instruments     // nil when metrics go nowhere
 	tracer  trace.Tracer
 	tracing bool
 
-	meters  *sdkmetric.MeterProvider
+	meters  *sdkmetric.MeterProvider // pushes over OTLP; nil when metrics are not pushed
 	tracers *sdktrace.TracerProvider // nil when tracing is off
 	server  *http.Server             // nil when /metrics is not served
 	served  chan struct{}            // closed when server's Serve returns
 	addr    string                   // where server listens
 }
 
-// scopeName names the instrumentation scope of every instrument and span.
+// scopeName names the instrumentation scope of every span.
 const scopeName = "tracker"
 
 // The budgets of Shutdown: the HTTP drain and the store have had their
@@ -164,30 +164,27 @@ func New(cfg Config, log *slog.Logger, src Sources) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var readers []sdkmetric.Option
+	// The metrics live in a Prometheus registry, which /metrics serves and
+	// OpenTelemetry's bridge reads for each OTLP push; with neither, no
+	// metric is recorded at all.
+	pull, push := cfg.PullMetrics(), cfg.MetricsURL()
 	var registry *prometheus.Registry
-	if cfg.PullMetrics() {
+	if pull || push != "" {
 		registry = prometheus.NewRegistry()
 		registry.MustRegister(
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		)
-		exp, err := otelprom.New(otelprom.WithRegisterer(registry), otelprom.WithoutScopeInfo())
-		if err != nil {
-			return nil, fmt.Errorf("prometheus exporter: %w", err)
-		}
-		readers = append(readers, sdkmetric.WithReader(exp))
+		t.inst = newInstruments(registry, src, Build())
 	}
-	if u := cfg.MetricsURL(); u != "" {
-		exp, err := otlpmetrichttp.New(context.Background(), otlpmetrichttp.WithEndpointURL(u))
+	if push != "" {
+		exp, err := otlpmetrichttp.New(context.Background(), otlpmetrichttp.WithEndpointURL(push))
 		if err != nil {
 			return nil, fmt.Errorf("OTLP metrics exporter: %w", err)
 		}
-		readers = append(readers, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(cfg.MetricsPushInterval))))
-	}
-	t.meters = sdkmetric.NewMeterProvider(append(readers, sdkmetric.WithResource(res))...)
-	if t.inst, err = buildInstruments(t.meters.Meter(scopeName), src, Build()); err != nil {
-		return nil, err
+		reader := sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(cfg.MetricsPushInterval),
+			sdkmetric.WithProducer(otelprom.NewMetricProducer(otelprom.WithGatherer(registry))))
+		t.meters = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
 	}
 
 	t.tracer = noop.NewTracerProvider().Tracer(scopeName)
@@ -207,7 +204,7 @@ func New(cfg Config, log *slog.Logger, src Sources) (*Telemetry, error) {
 			sdktrace.WithSpanLimits(limits))
 		t.tracer, t.tracing = t.tracers.Tracer(scopeName), true
 	}
-	if registry != nil {
+	if pull {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
 			ErrorLog: promLogger{log}, ErrorHandling: promhttp.ContinueOnError,
@@ -261,7 +258,9 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	if t.tracers != nil {
 		wg.Go(func() { traces = t.tracers.Shutdown(ectx) })
 	}
-	errs = append(errs, t.meters.Shutdown(ectx))
+	if t.meters != nil {
+		errs = append(errs, t.meters.Shutdown(ectx))
+	}
 	wg.Wait()
 	return errors.Join(append(errs, traces)...)
 }

@@ -20,6 +20,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/proto"
 
 	"tracker/function/internal/metricstest"
 	"tracker/function/store"
@@ -105,7 +107,7 @@ func TestExposedIsTheExposition(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("exposition (-Exposed +scraped):\n%s", diff)
 	}
-	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "target_info"} {
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := fams[name]; !ok {
 			t.Errorf("%s missing from the exposition", name)
 		}
@@ -153,6 +155,85 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestMetricsArePushed: with OTEL_METRICS_EXPORTER=otlp the same metrics
+// reach an OTLP/HTTP receiver, with the resource that says whose they are,
+// at the last push when telemetry shuts down.
+func TestMetricsArePushed(t *testing.T) {
+	t.Parallel()
+	got := make(chan *colmetricpb.ExportMetricsServiceRequest, 10)
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req colmetricpb.ExportMetricsServiceRequest
+		if r.URL.Path != "/v1/metrics" || proto.Unmarshal(body, &req) != nil {
+			http.Error(w, "not an OTLP metrics export", http.StatusBadRequest)
+			return
+		}
+		got <- &req
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	tel, err := New(Config{MetricsExporters: []string{"otlp"}, OTLPEndpoint: sink.URL, MetricsPushInterval: time.Hour, TracesExporter: "none",
+		ServiceName: "tracker-push", KnativeRevision: "tracker-00001"}, discard, Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /track", func(w http.ResponseWriter, r *http.Request) {
+		RequestFrom(r.Context()).Stored(3)
+		w.WriteHeader(http.StatusCreated)
+	})
+	tel.Handler(routed(mux)).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/track", nil))
+	if tel.MetricsAddr() != "" || tel.server != nil {
+		t.Errorf("OTEL_METRICS_EXPORTER=otlp alone serves /metrics too")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var req *colmetricpb.ExportMetricsServiceRequest
+	select {
+	case req = <-got:
+	default:
+		t.Fatal("nothing was pushed at shutdown")
+	}
+	resource := map[string]string{}
+	stored := -1.0
+	names := map[string]bool{}
+	for _, rm := range req.GetResourceMetrics() {
+		for _, kv := range rm.GetResource().GetAttributes() {
+			resource[kv.GetKey()] = kv.GetValue().GetStringValue()
+		}
+		for _, sm := range rm.GetScopeMetrics() {
+			for _, m := range sm.GetMetrics() {
+				names[m.GetName()] = true
+				if m.GetName() == "tracker_events_stored_total" {
+					for _, dp := range m.GetSum().GetDataPoints() {
+						stored = dp.GetAsDouble()
+					}
+				}
+			}
+		}
+	}
+	if stored != 3 {
+		t.Errorf("tracker_events_stored_total pushed: got %v, want 3", stored)
+	}
+	// Those with a series: the request's counters and histograms, every
+	// gauge, and the runtime's.
+	for _, name := range []string{"tracker_http_requests_total", "tracker_http_request_duration_seconds", "tracker_http_request_body_bytes",
+		"tracker_events_received_total", "tracker_events_stored_total", "tracker_http_requests_in_flight", "tracker_events_in_flight_limit",
+		"tracker_store_ready", "tracker_build_info", "go_goroutines", "process_resident_memory_bytes"} {
+		if !names[name] {
+			t.Errorf("%s was not pushed", name)
+		}
+	}
+	for k, v := range map[string]string{"service.name": "tracker-push", "kn.revision.name": "tracker-00001"} {
+		if resource[k] != v {
+			t.Errorf("resource %s: got %q, want %q", k, resource[k], v)
+		}
+	}
 }
 
 // TestMethodsAreAFixedSet: a made-up method must not become a label value,

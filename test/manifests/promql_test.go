@@ -31,9 +31,8 @@ type exportedMetric struct {
 	anyLabels bool
 }
 
-// otelMetrics are names the OpenTelemetry Prometheus exporter adds beside
-// the instruments, and the one Prometheus adds to every target.
-var otelMetrics = []string{"target_info", "up"}
+// otelMetrics is the name Prometheus adds to every target.
+var otelMetrics = []string{"up"}
 
 var (
 	runtimeOnce    sync.Once
@@ -78,7 +77,7 @@ func runtimeMetricNames() ([]string, error) {
 // exportedMetrics maps every series name the function exports to what
 // is known of its labels: the tracker_* families of telemetry.Exposed
 // (a histogram as _bucket, _sum and _count), the runtime collectors'
-// go_* and process_* series, and target_info and up.
+// go_* and process_* series, and up.
 func exportedMetrics() (map[string]exportedMetric, error) {
 	out := map[string]exportedMetric{}
 	values := map[string][]string{"format": telemetry.Formats}
@@ -164,7 +163,7 @@ func checkQuery(expr string, exported map[string]exportedMetric, scrape []string
 			}
 			m, ok := exported[name]
 			if !ok {
-				errs = append(errs, fmt.Errorf("metric %s: not exported by the function (telemetry.Exposed, the Go and process collectors, target_info, up)", name))
+				errs = append(errs, fmt.Errorf("metric %s: not exported by the function (telemetry.Exposed, the Go and process collectors, up)", name))
 				return nil
 			}
 			if !seen[name] {
