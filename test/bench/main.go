@@ -65,6 +65,8 @@ type options struct {
 	profileDir                     string
 	profileConc                    int
 	keep                           bool
+	telemetryRounds                int
+	telemetryConc                  []int
 	args                           []string
 }
 
@@ -89,6 +91,9 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.profileConc, "profile-concurrency", 64, "closed-loop concurrency of the profiled runs")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "keep the profiles and the profiled binary in this directory (default: a temporary one, removed)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the benchmark keyspaces instead of dropping them")
+	var telConc string
+	fs.IntVar(&o.telemetryRounds, "telemetry-rounds", 3, "rounds of the telemetry cost phases (plain events with telemetry off, metrics, metrics and tracing, alternating); 0 skips them")
+	fs.StringVar(&telConc, "telemetry-concurrency", "16,64", "closed-loop concurrency levels of the telemetry cost phases, comma separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -96,14 +101,16 @@ func parseFlags(args []string) (options, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
 		defaults := map[string]func(){
-			"duration":      func() { o.duration = time.Second },
-			"warmup":        func() { o.warmup = 300 * time.Millisecond },
-			"open-duration": func() { o.openDuration = 2 * time.Second },
-			"concurrency":   func() { conc = "1,16" },
-			"sweep":         func() { sweep = "" },
-			"cold-starts":   func() { o.coldStarts = 3 },
-			"profile":       func() { o.profile = false },
-			"out":           func() { o.out = "-" },
+			"duration":              func() { o.duration = time.Second },
+			"warmup":                func() { o.warmup = 300 * time.Millisecond },
+			"open-duration":         func() { o.openDuration = 2 * time.Second },
+			"concurrency":           func() { conc = "1,16" },
+			"sweep":                 func() { sweep = "" },
+			"cold-starts":           func() { o.coldStarts = 3 },
+			"profile":               func() { o.profile = false },
+			"out":                   func() { o.out = "-" },
+			"telemetry-rounds":      func() { o.telemetryRounds = 1 },
+			"telemetry-concurrency": func() { telConc = "16" },
 		}
 		for name, apply := range defaults {
 			if !set[name] {
@@ -117,6 +124,16 @@ func parseFlags(args []string) (options, error) {
 			return o, fmt.Errorf("-concurrency: %q is not a number from 1 to 4096", s)
 		}
 		o.concurrency = append(o.concurrency, n)
+	}
+	for _, s := range strings.Split(telConc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 4096 {
+			return o, fmt.Errorf("-telemetry-concurrency: %q is not a number from 1 to 4096", s)
+		}
+		o.telemetryConc = append(o.telemetryConc, n)
+	}
+	if o.telemetryRounds < 0 || o.telemetryRounds > 20 {
+		return o, errors.New("-telemetry-rounds must be from 0 to 20")
 	}
 	for _, s := range strings.Split(sweep, ",") {
 		if strings.TrimSpace(s) == "" {
@@ -183,7 +200,8 @@ type bench struct {
 // phase is one measured load.
 type phase struct {
 	// kind is "direct" (the ceiling), "closed", "sweep" (a closed loop of
-	// the latency sweep) or "open".
+	// the latency sweep), "open" or "telemetry" (a closed loop of the
+	// telemetry cost phases).
 	kind string
 	mode mode
 	conc int
@@ -192,6 +210,8 @@ type phase struct {
 	cpu  cpuUse
 	rss  int64   // peak RSS of the function process in KiB; 0 for direct
 	ceil float64 // events/s of the direct phase of the same size and concurrency
+	// variant names the telemetry setting of a "telemetry" phase.
+	variant string
 }
 
 func run(ctx context.Context, args []string) error {
@@ -322,6 +342,15 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 
+	var spans int64
+	if opts.telemetryRounds > 0 {
+		tel, n, err := b.telemetryPhases(ctx, opts.telemetryConc, opts.telemetryRounds)
+		if err != nil {
+			return err
+		}
+		phases, spans = append(phases, tel...), n
+	}
+
 	logf("cold starts: %d", opts.coldStarts)
 	starts, err := measureColdStart(ctx, opts.coldStarts, b.bin, b.env, tmp, b.events, &b.ackHTTP)
 	if err != nil {
@@ -354,7 +383,7 @@ func run(ctx context.Context, args []string) error {
 		opts:     opts, started: started, took: time.Since(started), load0: load0, load1: loadAverage(),
 		cassandra: casVersion, phases: phases, starts: starts, profiles: profiles, counts: counts,
 		ackHTTP: b.ackHTTP.n.Load(), ackDirect: b.ackDirect.n.Load(), warnings: b.warnings,
-		maxInflight: maxInflight,
+		maxInflight: maxInflight, spans: spans,
 	}
 	problems := r.problems()
 	if err := r.write(opts.out); err != nil {

@@ -32,6 +32,7 @@ type report struct {
 	warnings           []string
 	maxInflight        int
 	gcPauses           []gcPause
+	spans              int64 // spans the OTLP sink of the telemetry phases received
 }
 
 // problems lists what fails the run: any non-2xx answer or failed save,
@@ -158,7 +159,7 @@ func (r report) render(b *strings.Builder) {
 	}
 	for _, k := range order {
 		for _, ph := range r.phases {
-			if ph.kind == "open" || ph.kind == "sweep" || key(ph) != k {
+			if ph.kind == "open" || ph.kind == "sweep" || ph.kind == "telemetry" || key(ph) != k {
 				continue
 			}
 			res := ph.res
@@ -225,6 +226,8 @@ func (r report) render(b *strings.Builder) {
 	p("is left of the latency there is Cassandra's (and the machine's), not the function's.")
 	p("")
 
+	r.renderTelemetry(p)
+
 	p("## Where the CPU went")
 	p("")
 	p("Cores used during each measured window (CPU seconds / wall seconds; the machine has %d).", runtime.NumCPU())
@@ -246,6 +249,9 @@ func (r report) render(b *strings.Builder) {
 			casPerK = perK(ph.cpu.cassandra, ph.res.events)
 		}
 		label := ph.mode.title + ", c=" + strconv.Itoa(ph.conc)
+		if ph.kind == "telemetry" {
+			label += ", telemetry " + ph.variant
+		}
 		if ph.kind == "open" {
 			label = ph.mode.title + ", open loop"
 		}
@@ -429,6 +435,12 @@ func (r report) targets() []goal {
 		}
 		if b := best(name); b > 0 {
 			out = append(out, goal{name + ": ≥ 20,000 events/s", thousands(b), b >= 20000})
+		}
+	}
+	for _, c := range r.telemetryConc() {
+		if lost, cpu, ok := r.costOf("metrics", c); ok {
+			out = append(out, goal{fmt.Sprintf("metrics and logging cost ≤ 3 %% of plain events/s at c=%d (median)", c),
+				fmt.Sprintf("%.1f %% (CPU per event %+.1f %%)", lost*100, cpu*100), lost <= 0.03})
 		}
 	}
 	var failed int64
