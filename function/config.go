@@ -1,6 +1,7 @@
 package function
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,25 @@ type Config struct {
 	// CassandraUsername and CassandraPassword enable password authentication when the username is set.
 	CassandraUsername string `env:"CASSANDRA_USERNAME"`
 	CassandraPassword string `env:"CASSANDRA_PASSWORD"`
+	// CassandraPasswordFile is a file that holds the password (a mounted
+	// Secret), read at every new connection; instead of CassandraPassword.
+	CassandraPasswordFile string `env:"CASSANDRA_PASSWORD_FILE"`
+	// CassandraTLS encrypts the connections to Cassandra with TLS 1.2 or
+	// newer, verifying the nodes' certificates.
+	CassandraTLS bool `env:"CASSANDRA_TLS" default:"false"`
+	// CassandraTLSCAFile is the PEM bundle of the authorities that sign
+	// the nodes' certificates; empty trusts the system's roots.
+	CassandraTLSCAFile string `env:"CASSANDRA_TLS_CA_FILE"`
+	// CassandraTLSCertFile and CassandraTLSKeyFile are the client
+	// certificate and its key (PEM) for mutual TLS: both or neither.
+	CassandraTLSCertFile string `env:"CASSANDRA_TLS_CERT_FILE"`
+	CassandraTLSKeyFile  string `env:"CASSANDRA_TLS_KEY_FILE"`
+	// CassandraTLSServerName is the name the nodes' certificates must
+	// carry; empty checks each node by the address it is dialled at.
+	CassandraTLSServerName string `env:"CASSANDRA_TLS_SERVER_NAME"`
+	// CassandraTLSInsecureSkipVerify accepts any node certificate: for
+	// tests only, with a warning at every start.
+	CassandraTLSInsecureSkipVerify bool `env:"CASSANDRA_TLS_INSECURE_SKIP_VERIFY" default:"false"`
 	// CassandraTimeout bounds one query, including the driver's wait for a connection.
 	CassandraTimeout time.Duration `env:"CASSANDRA_TIMEOUT" default:"2s"`
 	// CassandraConnectTimeout bounds one attempt to open a connection.
@@ -126,10 +146,23 @@ func (c Config) Store() store.Config {
 		LocalDC:        c.CassandraLocalDC,
 		Username:       c.CassandraUsername,
 		Password:       c.CassandraPassword,
+		PasswordFile:   c.CassandraPasswordFile,
+		TLS:            c.tlsConfig(),
 		Timeout:        c.CassandraTimeout,
 		ConnectTimeout: c.CassandraConnectTimeout,
 		SchemaCreate:   c.CassandraSchemaCreate,
 		Replication:    c.CassandraReplication,
+	}
+}
+
+// tlsConfig is the store's TLS settings; nil without CASSANDRA_TLS.
+func (c Config) tlsConfig() *store.TLSConfig {
+	if !c.CassandraTLS {
+		return nil
+	}
+	return &store.TLSConfig{
+		CAFile: c.CassandraTLSCAFile, CertFile: c.CassandraTLSCertFile, KeyFile: c.CassandraTLSKeyFile,
+		ServerName: c.CassandraTLSServerName, InsecureSkipVerify: c.CassandraTLSInsecureSkipVerify,
 	}
 }
 
@@ -189,6 +222,7 @@ func (c Config) Validate() error {
 	case "SERIAL", "LOCAL_SERIAL", "ANY":
 		bad("CASSANDRA_CONSISTENCY", c.CassandraConsistency, "a serial level or ANY cannot be used for plain writes")
 	}
+	errs = append(errs, c.validateCredentials()...)
 	if c.CassandraTimeout <= 0 {
 		bad("CASSANDRA_TIMEOUT", c.CassandraTimeout, "must be positive")
 	}
@@ -225,6 +259,62 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateTelemetry()...)
 	return errors.Join(errs...)
+}
+
+// validateCredentials checks the variables of authentication and TLS
+// against each other; CheckFiles reads the files they name.
+func (c Config) validateCredentials() []error {
+	var errs []error
+	bad := func(name, why string) { errs = append(errs, fmt.Errorf("%s: %s", name, why)) }
+	if c.CassandraPassword != "" && c.CassandraPasswordFile != "" {
+		bad("CASSANDRA_PASSWORD_FILE", "set together with CASSANDRA_PASSWORD; set one of them")
+	}
+	if c.CassandraUsername == "" && (c.CassandraPassword != "" || c.CassandraPasswordFile != "") {
+		bad("CASSANDRA_USERNAME", "empty while a password is set; set the role to log in as")
+	}
+	if !c.CassandraTLS {
+		for name, v := range map[string]bool{
+			"CASSANDRA_TLS_CA_FILE": c.CassandraTLSCAFile != "", "CASSANDRA_TLS_CERT_FILE": c.CassandraTLSCertFile != "",
+			"CASSANDRA_TLS_KEY_FILE": c.CassandraTLSKeyFile != "", "CASSANDRA_TLS_SERVER_NAME": c.CassandraTLSServerName != "",
+			"CASSANDRA_TLS_INSECURE_SKIP_VERIFY": c.CassandraTLSInsecureSkipVerify,
+		} {
+			if v {
+				bad(name, "set while CASSANDRA_TLS is not true: the connections would not use it")
+			}
+		}
+	}
+	if (c.CassandraTLSCertFile == "") != (c.CassandraTLSKeyFile == "") {
+		bad("CASSANDRA_TLS_CERT_FILE", "CASSANDRA_TLS_CERT_FILE and CASSANDRA_TLS_KEY_FILE go together: set both for mutual TLS, or neither")
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errs
+}
+
+// CheckFiles reads the files the configuration names, as the store will
+// at each connection: the CA bundle, the client certificate and its key
+// (they must match, and the certificate must be valid now) and the
+// password file. Each problem names its variable; none shows a secret.
+// It returns the client certificate, for the configuration's log line.
+func (c Config) CheckFiles(now time.Time) (*x509.Certificate, error) {
+	var errs []error
+	var leaf *x509.Certificate
+	if c.CassandraTLS && c.CassandraTLSCAFile != "" {
+		if _, err := store.ReadCA(c.CassandraTLSCAFile); err != nil {
+			errs = append(errs, fmt.Errorf("CASSANDRA_TLS_CA_FILE: %s: %w", c.CassandraTLSCAFile, err))
+		}
+	}
+	if c.CassandraTLS && c.CassandraTLSCertFile != "" && c.CassandraTLSKeyFile != "" {
+		var err error
+		if _, leaf, err = store.ReadKeyPair(c.CassandraTLSCertFile, c.CassandraTLSKeyFile, now); err != nil {
+			errs = append(errs, fmt.Errorf("CASSANDRA_TLS_CERT_FILE, CASSANDRA_TLS_KEY_FILE: %s, %s: %w", c.CassandraTLSCertFile, c.CassandraTLSKeyFile, err))
+		}
+	}
+	if c.CassandraPasswordFile != "" {
+		if _, err := store.ReadPassword(c.CassandraPasswordFile); err != nil {
+			errs = append(errs, fmt.Errorf("CASSANDRA_PASSWORD_FILE: %s: %w", c.CassandraPasswordFile, err))
+		}
+	}
+	return leaf, errors.Join(errs...)
 }
 
 // knativeReservedPorts are the ports of a Knative revision's pod that the
@@ -347,6 +437,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("CASSANDRA_LOCAL_DC", c.CassandraLocalDC),
 		slog.String("CASSANDRA_USERNAME", c.CassandraUsername),
 		slog.String("CASSANDRA_PASSWORD", password),
+		slog.String("CASSANDRA_PASSWORD_FILE", c.CassandraPasswordFile),
+		slog.Bool("CASSANDRA_TLS", c.CassandraTLS),
+		slog.String("CASSANDRA_TLS_CA_FILE", c.CassandraTLSCAFile),
+		slog.String("CASSANDRA_TLS_CERT_FILE", c.CassandraTLSCertFile),
+		slog.String("CASSANDRA_TLS_KEY_FILE", c.CassandraTLSKeyFile),
+		slog.String("CASSANDRA_TLS_SERVER_NAME", c.CassandraTLSServerName),
+		slog.Bool("CASSANDRA_TLS_INSECURE_SKIP_VERIFY", c.CassandraTLSInsecureSkipVerify),
 		slog.Duration("CASSANDRA_TIMEOUT", c.CassandraTimeout),
 		slog.Duration("CASSANDRA_CONNECT_TIMEOUT", c.CassandraConnectTimeout),
 		slog.Bool("CASSANDRA_SCHEMA_CREATE", c.CassandraSchemaCreate),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,9 @@ func TestEnvNamesArePinned(t *testing.T) {
 	t.Parallel()
 	want := []string{
 		"CASSANDRA_HOSTS", "CASSANDRA_KEYSPACE", "CASSANDRA_CONSISTENCY", "CASSANDRA_LOCAL_DC",
-		"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD", "CASSANDRA_TIMEOUT", "CASSANDRA_CONNECT_TIMEOUT",
+		"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD", "CASSANDRA_PASSWORD_FILE", "CASSANDRA_TLS", "CASSANDRA_TLS_CA_FILE",
+		"CASSANDRA_TLS_CERT_FILE", "CASSANDRA_TLS_KEY_FILE", "CASSANDRA_TLS_SERVER_NAME", "CASSANDRA_TLS_INSECURE_SKIP_VERIFY",
+		"CASSANDRA_TIMEOUT", "CASSANDRA_CONNECT_TIMEOUT",
 		"CASSANDRA_SCHEMA_CREATE", "CASSANDRA_REPLICATION", "TRACK_MAX_BODY_BYTES", "TRACK_MAX_BATCH_EVENTS",
 		"TRACK_MAX_INFLIGHT", "TRACK_CORS_ORIGINS", "LOG_LEVEL", "LOG_FORMAT",
 		"METRICS_ADDRESS", "OTEL_METRICS_EXPORTER", "OTEL_METRIC_EXPORT_INTERVAL", "OTEL_TRACES_EXPORTER",
@@ -214,6 +217,71 @@ func TestEndpointCredentialsAreRefusedUnseen(t *testing.T) {
 		} else if strings.Contains(err.Error(), "t0") {
 			t.Errorf("%q: the error shows the credentials: %v", u, err)
 		}
+	}
+}
+
+// TestCredentialVariablesGoTogether: TLS files without CASSANDRA_TLS, a
+// certificate without its key, and two passwords are refused at start.
+func TestCredentialVariablesGoTogether(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"CASSANDRA_TLS_CA_FILE": "/ca.crt"}, "CASSANDRA_TLS_CA_FILE: set while CASSANDRA_TLS is not true"},
+		{map[string]string{"CASSANDRA_TLS_SERVER_NAME": "cassandra"}, "CASSANDRA_TLS_SERVER_NAME: set while CASSANDRA_TLS is not true"},
+		{map[string]string{"CASSANDRA_TLS": "true", "CASSANDRA_TLS_CERT_FILE": "/tls.crt"}, "CASSANDRA_TLS_KEY_FILE go together"},
+		{map[string]string{"CASSANDRA_TLS": "true", "CASSANDRA_TLS_KEY_FILE": "/tls.key"}, "CASSANDRA_TLS_KEY_FILE go together"},
+		{map[string]string{"CASSANDRA_USERNAME": "tracker", "CASSANDRA_PASSWORD": "p", "CASSANDRA_PASSWORD_FILE": "/p"}, "set together with CASSANDRA_PASSWORD"},
+		{map[string]string{"CASSANDRA_PASSWORD_FILE": "/p"}, "CASSANDRA_USERNAME: empty while a password is set"},
+	} {
+		_, _, err := LoadConfig(LookupIn(c.env))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want an error with %q", c.env, err, c.want)
+		}
+	}
+	cfg, _, err := LoadConfig(LookupIn(map[string]string{"CASSANDRA_TLS": "true", "CASSANDRA_TLS_CA_FILE": "/ca.crt",
+		"CASSANDRA_TLS_CERT_FILE": "/tls.crt", "CASSANDRA_TLS_KEY_FILE": "/tls.key", "CASSANDRA_TLS_SERVER_NAME": "cassandra",
+		"CASSANDRA_USERNAME": "tracker", "CASSANDRA_PASSWORD_FILE": "/password"}))
+	if err != nil {
+		t.Fatalf("a whole TLS configuration: %v", err)
+	}
+	if tls := cfg.Store().TLS; tls == nil || tls.CAFile != "/ca.crt" || tls.ServerName != "cassandra" || cfg.Store().PasswordFile != "/password" {
+		t.Errorf("store config: TLS %+v, password file %q", tls, cfg.Store().PasswordFile)
+	}
+}
+
+// TestCheckFilesNamesTheVariable: a file that cannot serve stops the start
+// with the variable's name, and never with a secret.
+func TestCheckFilesNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.crt")
+	empty := filepath.Join(dir, "password")
+	for path, content := range map[string]string{notPEM: "not a certificate", empty: "\n"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := Config{CassandraTLS: true, CassandraTLSCAFile: notPEM, CassandraTLSCertFile: filepath.Join(dir, "missing.crt"),
+		CassandraTLSKeyFile: filepath.Join(dir, "missing.key"), CassandraUsername: "tracker", CassandraPasswordFile: empty}
+	_, err := cfg.CheckFiles(time.Now())
+	if err == nil {
+		t.Fatal("got no error")
+	}
+	for _, want := range []string{"CASSANDRA_TLS_CA_FILE: " + notPEM + ": no PEM certificate", "CASSANDRA_TLS_CERT_FILE, CASSANDRA_TLS_KEY_FILE", "no such file",
+		"CASSANDRA_PASSWORD_FILE: " + empty + ": the file is empty"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	cfg.CassandraPasswordFile = filepath.Join(dir, "real-password")
+	if err := os.WriteFile(cfg.CassandraPasswordFile, []byte("hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CassandraTLSCAFile = filepath.Join(dir, "missing-ca.crt")
+	if _, err := cfg.CheckFiles(time.Now()); err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "CASSANDRA_PASSWORD_FILE") {
+		t.Errorf("got %v; want the missing files named, the readable password file not, and no password", err)
 	}
 }
 

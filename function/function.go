@@ -10,6 +10,7 @@ package function
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,6 +53,10 @@ func New() *Function {
 // process.
 func (f *Function) Start(_ context.Context, env map[string]string) error {
 	cfg, ignored, err := LoadConfig(LookupIn(env))
+	var clientCert *x509.Certificate
+	if err == nil {
+		clientCert, err = cfg.CheckFiles(time.Now())
+	}
 	if err != nil {
 		// func-go's lines, its report of this error among them, still
 		// come out: as JSON, the default.
@@ -63,7 +68,15 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 	for _, name := range ignored {
 		log.Warn("ignoring an unresolved template value; using the default", "variable", name)
 	}
-	log.Info("configuration", "config", cfg)
+	attrs := []any{"config", cfg}
+	if clientCert != nil {
+		attrs = append(attrs, slog.Group("client_certificate", "subject", clientCert.Subject.String(),
+			"issuer", clientCert.Issuer.String(), "not_after", clientCert.NotAfter.UTC()))
+	}
+	log.Info("configuration", attrs...)
+	if cfg.CassandraTLSInsecureSkipVerify {
+		log.Warn("CASSANDRA_TLS_INSECURE_SKIP_VERIFY is true: the nodes' certificates are not checked, so whoever sits between the function and Cassandra can read and change the events")
+	}
 
 	h := newHandler(cfg, &f.store)
 	tel, err := telemetry.New(cfg.Telemetry(), log, telemetry.Sources{
@@ -106,10 +119,14 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 }
 
 // connectLoop calls connect until it succeeds or ctx ends, waiting longer
-// after each failure, up to a few seconds.
+// after each failure, up to a few seconds. It logs a failure when its
+// text differs from the last one's, not at every attempt; a connection
+// that fails (TLS, credentials, a node away) the store has logged with its
+// cause already, so that one goes to debug.
 func connectLoop(ctx context.Context, log *slog.Logger, connect func(context.Context) error) error {
 	const first, most = 100 * time.Millisecond, 5 * time.Second
 	wait := first
+	last := ""
 	for attempt := 1; ; attempt++ {
 		started := time.Now()
 		err := connect(ctx)
@@ -120,7 +137,12 @@ func connectLoop(ctx context.Context, log *slog.Logger, connect func(context.Con
 		if ctx.Err() != nil {
 			return nil
 		}
-		log.Warn("cannot connect to Cassandra; retrying", "attempt", attempt, "retry_in", wait.String(), "error", err)
+		level := slog.LevelWarn
+		if err.Error() == last || store.ConnectFailure(err) != "error" {
+			level = slog.LevelDebug
+		}
+		last = err.Error()
+		log.Log(ctx, level, "cannot open the store; retrying", "attempt", attempt, "retry_in", wait.String(), "error", err)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -21,9 +21,11 @@ type Config struct {
 	Consistency Consistency
 	// LocalDC, when set, keeps queries in this data center.
 	LocalDC string
-	// Username and Password enable password authentication when the
-	// username is set.
-	Username, Password string
+	// Username enables password authentication when set: with Password,
+	// or with the content of PasswordFile, read again when it changes.
+	Username, Password, PasswordFile string
+	// TLS, when set, encrypts every connection with TLS.
+	TLS *TLSConfig
 	// Timeout bounds one query, including the driver's wait for a
 	// connection.
 	Timeout time.Duration

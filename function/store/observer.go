@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -79,20 +81,28 @@ type statementInfo struct {
 }
 
 // driverObserver turns the driver's query and connection observations
-// into Observer calls, naming each statement's table and operation.
+// into Observer calls, naming each statement's table and operation, and
+// logs why connections fail: one line when the cause changes, not one
+// per attempt (the driver retries every few seconds).
 type driverObserver struct {
 	obs      Observer
 	keyspace string
 	known    map[string]statementInfo
+	log      *slog.Logger
+	user     string
+	tlsOn    bool
+
+	mu        sync.Mutex
+	lastCause string // of the last failed connection; "" after a success
 }
 
-func newDriverObserver(obs Observer, keyspace string, stmts *statements) *driverObserver {
+func newDriverObserver(obs Observer, cfg Config, log *slog.Logger, stmts *statements) *driverObserver {
 	known := map[string]statementInfo{stmts.claim: {tables[byID].name, "claim"}}
 	for i, t := range tables {
 		known[stmts.inserts[i]] = statementInfo{t.name, "insert"}
 		known[stmts.probes[i]] = statementInfo{t.name, "probe"}
 	}
-	return &driverObserver{obs: obs, keyspace: keyspace, known: known}
+	return &driverObserver{obs: obs, keyspace: cfg.Keyspace, known: known, log: log, user: cfg.Username, tlsOn: cfg.TLS != nil}
 }
 
 // ObserveQuery implements gocql.QueryObserver.
@@ -125,13 +135,30 @@ func (d *driverObserver) ObserveQuery(ctx context.Context, q gocql.ObservedQuery
 	d.obs.Statement(ctx, s)
 }
 
-// ObserveConnect implements gocql.ConnectObserver.
+// ObserveConnect implements gocql.ConnectObserver: every attempt to open
+// a connection, the TLS handshake and the authentication included.
 func (d *driverObserver) ObserveConnect(c gocql.ObservedConnect) {
 	host := ""
 	if c.Host != nil {
 		host = c.Host.ConnectAddressAndPort()
 	}
 	d.obs.Connect(host, c.Err)
+	cause := ""
+	if c.Err != nil {
+		cause = ConnectFailure(c.Err)
+	}
+	d.mu.Lock()
+	changed := cause != d.lastCause
+	last := d.lastCause
+	d.lastCause = cause
+	d.mu.Unlock()
+	switch {
+	case !changed:
+	case cause != "":
+		d.log.Warn("cannot connect to Cassandra: "+describe(cause, d.user, d.tlsOn), "node", host, "cause", cause, "error", c.Err.Error())
+	case last != "":
+		d.log.Info("connected to Cassandra again", "node", host, "after", last)
+	}
 }
 
 // consistencyNames are the levels' names in lower case, as OpenTelemetry's

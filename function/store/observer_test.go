@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -62,7 +64,7 @@ func TestDriverObserverNamesStatements(t *testing.T) {
 	t.Parallel()
 	stmts := newStatements("ks")
 	rec := &recordingObserver{}
-	d := newDriverObserver(rec, "ks", &stmts)
+	d := newDriverObserver(rec, Config{Keyspace: "ks"}, slog.New(slog.NewTextHandler(io.Discard, nil)), &stmts)
 	for _, cql := range []string{stmts.inserts[byUser], stmts.claim, stmts.probes[byTarget], "SELECT table_name FROM system_schema.tables"} {
 		d.ObserveQuery(context.Background(), gocql.ObservedQuery{Statement: cql, Attempt: 1})
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -143,6 +144,11 @@ func (s *Store) prepareSchema(ctx context.Context) error {
 			qctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout+s.cfg.Timeout)
 			err := s.session.Query(stmt).Consistency(gocql.All).WithContext(qctx).Exec()
 			cancel()
+			var reqErr gocql.RequestError
+			if errors.As(err, &reqErr) && reqErr.Code() == gocql.ErrCodeUnauthorized {
+				return fmt.Errorf("table %s.%s is missing and the role %q may not create it (%w): create the schema from cassandra/schema.cql as a role that may, or grant CREATE",
+					s.cfg.Keyspace, missing[0], s.cfg.Username, err)
+			}
 			if err != nil {
 				return fmt.Errorf("create schema: %w", err)
 			}
@@ -155,7 +161,7 @@ func (s *Store) prepareSchema(ctx context.Context) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("table %s.%s is missing (create it from cassandra/schema.cql or set CASSANDRA_SCHEMA_CREATE=true)", s.cfg.Keyspace, missing[0])
+		return fmt.Errorf("table %s.%s is missing and CASSANDRA_SCHEMA_CREATE=false says not to create it: create it from cassandra/schema.cql, or set CASSANDRA_SCHEMA_CREATE=true for a role that may", s.cfg.Keyspace, missing[0])
 	}
 	return s.tablesAnswer(ctx)
 }

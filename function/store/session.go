@@ -27,7 +27,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, obs Observer) (*Sto
 		quit:  make(chan struct{}),
 	}
 	cluster := clusterConfig(cfg, log)
-	driverObs := newDriverObserver(obs, cfg.Keyspace, &s.stmts)
+	driverObs := newDriverObserver(obs, cfg, log, &s.stmts)
 	cluster.QueryObserver, cluster.ConnectObserver = driverObs, driverObs
 	var err error
 	if s.session, err = cluster.CreateSession(); err != nil {
@@ -75,8 +75,12 @@ func clusterConfig(cfg Config, log *slog.Logger) *gocql.ClusterConfig {
 	// (BENCHMARKS.md, "Changes and their effect"). The driver prepares
 	// each INSERT once and reuses it.
 	c.NumConns = 1
+	creds := &credentials{tls: cfg.TLS, password: cfg.Password, passFile: cfg.PasswordFile, timeout: cfg.ConnectTimeout}
 	if cfg.Username != "" {
-		c.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
+		c.Authenticator = authenticator{user: cfg.Username, c: creds}
+	}
+	if cfg.TLS != nil {
+		c.HostDialer = creds
 	}
 	c.Logger = gocqlLogger{log.With("component", "gocql")}
 	return c

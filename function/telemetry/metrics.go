@@ -59,7 +59,7 @@ var Exposed = []Metric{
 	{"tracker_events_in_flight_limit", "gauge", nil, "TRACK_MAX_INFLIGHT: past it, requests are answered 503 at once."},
 	{"tracker_cassandra_request_duration_seconds", "histogram", []string{"table", "operation", "outcome"}, "Time of one attempt of one Cassandra statement."},
 	{"tracker_cassandra_retries_total", "counter", []string{"table", "operation"}, "Attempts of a statement after its first (the driver's retry policy)."},
-	{"tracker_cassandra_connect_attempts_total", "counter", []string{"outcome"}, "Attempts to open a connection to a Cassandra node."},
+	{"tracker_cassandra_connect_attempts_total", "counter", []string{"outcome"}, "Attempts to open a connection to a Cassandra node, TLS handshake and authentication included: ok, or why it failed."},
 	{"tracker_cassandra_hosts_up", "gauge", nil, "Cassandra nodes the driver counts as up."},
 	{"tracker_cassandra_claims_total", "counter", []string{"outcome"}, "Id claims (events with an id and no timestamp): new or existing."},
 	{"tracker_store_ready", "gauge", nil, "1 while the store takes writes (readiness), else 0."},

@@ -70,11 +70,12 @@ func (o storeObserver) Statement(ctx context.Context, s store.Statement) {
 	span.End(trace.WithTimestamp(s.End))
 }
 
-// Connect counts a connection attempt by its outcome.
+// Connect counts a connection attempt by its outcome: ok, or the cause
+// of its failure (store.ConnectCauses).
 func (o storeObserver) Connect(_ string, err error) {
 	outcome := "ok"
 	if err != nil {
-		outcome = "error"
+		outcome = store.ConnectFailure(err)
 	}
 	if in := o.t.inst; in != nil {
 		in.outcomeSeries.get([2]string{"connects", outcome}).Inc()

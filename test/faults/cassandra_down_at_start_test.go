@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tracker/test/internal/harness"
 )
 
 // TestCassandraDownAtStart starts the function while its Cassandra is
@@ -46,9 +48,10 @@ func TestCassandraDownAtStart(t *testing.T) {
 	}
 
 	// Without Cassandra: unready, 503 with Retry-After, still retrying.
-	// Check at once and again after three failed connection attempts, to
-	// see that the process neither exits nor changes its answer.
-	attempts := func() int { return strings.Count(fn.LogTail(1000), "cannot connect to Cassandra") }
+	// Check at once and again after three failed connection attempts (the
+	// log says why once; the metric counts every attempt), to see that the
+	// process neither exits nor changes its answer.
+	attempts := func() int { return failedConnects(t, fn) }
 	for i, failed := range []int{0, 3} {
 		if !waitFor(30*time.Second, func() bool { return attempts() >= failed }) {
 			t.Fatalf("the function logged %d failed connection attempts in 30s, want %d", attempts(), failed)
@@ -91,4 +94,33 @@ func TestCassandraDownAtStart(t *testing.T) {
 	}
 	t.Logf("Cassandra started in %s; first 201 %s after it answered CQL, same process (pid %d)",
 		cqlAt.Sub(startingAt).Round(time.Millisecond), firstOK.Round(time.Millisecond), fn.PID())
+}
+
+// failedConnects is how many connection attempts fn has counted as
+// failed: tracker_cassandra_connect_attempts_total of every outcome but ok,
+// read from its metrics listener.
+func failedConnects(t *testing.T, fn *harness.Function) int {
+	t.Helper()
+	resp, err := http.Get("http://" + fn.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "tracker_cassandra_connect_attempts_total{") || strings.Contains(line, `outcome="ok"`) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		n += int(v)
+	}
+	return n
 }
