@@ -14,30 +14,65 @@
 #   triggers/  empty; Cassandra wants a trigger directory
 #   cassandra.pid
 #
+# TLS mode (CASSANDRA_LOCAL_TLS=1) runs a second node beside that one, in
+# .local-tls/ on CQL port 9142 and storage port 7100: client connections
+# need TLS and a client certificate signed by its CA, and a password
+# (PasswordAuthenticator, CassandraAuthorizer). Its certificates and
+# passwords are in .local-tls/tls/; start makes each PEM file that is
+# missing with openssl, so that a test may put its own in place first:
+#   ca.pem, ca-key.pem           the CA: signs the node and client certificates,
+#                                and the node trusts the client certificates it signed
+#   node.pem, node-key.pem       the node's certificate (SANs from CASSANDRA_TLS_SERVER_SAN)
+#                                and key; node.pem may hold the chain after it
+#   client.pem, client-key.pem   a client certificate (CN tracker, clientAuth) that
+#                                this script's probe presents
+#   cassandra.password           the superuser cassandra's password (random; removed
+#                                with data/, which has the default one again)
+#   tracker.password             the password of the role tracker (random)
+#   setup.done                   marks the set-up below done
+# Keys are unencrypted PKCS#8 PEM ECDSA P-256 keys; Cassandra's
+# PEMBasedSslContextFactory reads these files directly, no keystores. On its
+# first start local.sh replaces the default superuser password, creates
+# keyspace tracking from ./schema.cql and a role tracker that may only
+# SELECT and MODIFY in it (the function's production rights: no CREATE),
+# then prints the variables that run the function against the node (the
+# env command prints them again).
+#
 # Environment:
-#   CASSANDRA_HOSTS          first host:port is the node to use (default 127.0.0.1:9042);
-#                            start only launches on 127.0.0.1/localhost
+#   CASSANDRA_HOSTS          first host:port is the node to use (default 127.0.0.1:9042,
+#                            TLS mode 127.0.0.1:9142); start only launches on 127.0.0.1/localhost
 #   CASSANDRA_VERSION        cassandra-all version (default: the one pinned in pom.xml)
 #   CASSANDRA_HEAP           heap size for -Xms/-Xmx (default 1G)
 #   CASSANDRA_START_TIMEOUT  seconds to wait for CQL (default 180)
 #   CASSANDRA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 60)
 #   CASSANDRA_UNSAFE_SYSTEM  true: skip fsync of system tables (-Dcassandra.unsafesystem; tests only)
-#   CASSANDRA_STORAGE_PORT   internode port (default 7000)
+#   CASSANDRA_STORAGE_PORT   internode port (default 7000, TLS mode 7100)
 #   CASSANDRA_JMX_PORT       if set, local-only JMX on this port (for nodetool)
 #   CASSANDRA_JVM_OPTS       extra JVM options, split on whitespace
-#   CASSANDRA_LOCAL_DIR      where to keep the .local/ state (default: .local next to this script)
-#   CASSANDRA_LIB_DIR        where to keep the jars (default: lib/ in CASSANDRA_LOCAL_DIR); nodes
-#                            with their own CASSANDRA_LOCAL_DIR (the fault tests) may share one
+#   CASSANDRA_LOCAL_DIR      where to keep the .local/ state (default: .local next to this
+#                            script, TLS mode .local-tls)
+#   CASSANDRA_LIB_DIR        where to keep the jars (default: lib/ in CASSANDRA_LOCAL_DIR, TLS
+#                            mode .local/lib); nodes with their own CASSANDRA_LOCAL_DIR (the
+#                            fault tests) may share one
+#   CASSANDRA_LOCAL_TLS      1: the TLS node described above (default 0)
+#   CASSANDRA_TLS_SERVER_SAN TLS mode: subjectAltName of a node certificate it makes
+#                            (default IP:127.0.0.1,DNS:localhost)
+#   CASSANDRA_TLS_SERVER_NAME  TLS mode: the name the probe verifies in the node's
+#                            certificate (default: the host of CASSANDRA_HOSTS)
 #   JAVA_HOME                Java 17 to use (default: java on PATH)
 set -euo pipefail
 
 usage() {
 	cat >&2 <<EOF
-usage: $(basename "$0") start|stop|status|logs [-f]
+usage: [CASSANDRA_LOCAL_TLS=1] $(basename "$0") start|stop|status|logs [-f]|env
   start   start a local Cassandra (or reuse one already answering CQL) and wait until CQL works
   stop    stop the Cassandra this script started (SIGTERM, then SIGKILL after a deadline)
   status  exit 0 and print the version if CQL answers, non-zero otherwise
   logs    print where the logs are and their tail (-f: follow)
+  env     print the export lines that point the function at the node:
+          eval "\$(CASSANDRA_LOCAL_TLS=1 $(basename "$0") env)"
+With CASSANDRA_LOCAL_TLS=1 each command works on the TLS node (mutual TLS and
+passwords, in .local-tls/ on 127.0.0.1:9142) instead of the plain one.
 EOF
 }
 
@@ -51,12 +86,31 @@ need() {
 }
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-local_dir="${CASSANDRA_LOCAL_DIR:-$here/.local}"
+
+case "${CASSANDRA_LOCAL_TLS:-0}" in
+1 | true) tls=true ;;
+0 | false | "") tls=false ;;
+*) die "CASSANDRA_LOCAL_TLS must be 1 or 0, got $CASSANDRA_LOCAL_TLS" ;;
+esac
+# The TLS node's defaults differ from the plain node's, so both can run.
+if $tls; then
+	default_dir="$here/.local-tls"
+	default_lib_dir="$here/.local/lib"
+	default_host=127.0.0.1:9142
+	default_storage_port=7100
+else
+	default_dir="$here/.local"
+	default_lib_dir=""
+	default_host=127.0.0.1:9042
+	default_storage_port=7000
+fi
+
+local_dir="${CASSANDRA_LOCAL_DIR:-$default_dir}"
 case "$local_dir" in
 /*) ;;
 *) local_dir="$PWD/$local_dir" ;;
 esac
-lib_dir="${CASSANDRA_LIB_DIR:-$local_dir/lib}"
+lib_dir="${CASSANDRA_LIB_DIR:-${default_lib_dir:-$local_dir/lib}}"
 case "$lib_dir" in
 /*) ;;
 *) lib_dir="$PWD/$lib_dir" ;;
@@ -69,12 +123,18 @@ pid_file="$local_dir/cassandra.pid"
 system_log="$log_dir/system.log"
 console_log="$log_dir/console.log"
 cqlping="$bin_dir/cqlping"
+# TLS mode: certificates and passwords, and cqlping's last error.
+tls_dir="$local_dir/tls"
+super_password="$tls_dir/cassandra.password"
+tracker_password="$tls_dir/tracker.password"
+setup_done="$tls_dir/setup.done"
+probe_err="$local_dir/cqlping.err"
 
 # First entry of CASSANDRA_HOSTS (comma or space separated), port 9042 if absent.
 # (The function reads the list the same way.)
 hosts="${CASSANDRA_HOSTS:-}"
 read -r first_host _ <<<"${hosts//,/ }"
-first_host="${first_host:-127.0.0.1:9042}"
+first_host="${first_host:-$default_host}"
 if [[ "$first_host" == *:* ]]; then
 	cql_host="${first_host%:*}"
 	cql_port="${first_host##*:}"
@@ -102,8 +162,52 @@ build_cqlping() {
 }
 
 # cql_version prints the release_version if a node answers CQL at cql_addr.
+# In TLS mode it logs in as the superuser over mutual TLS (tls_cqlping),
+# keeping cqlping's error in probe_err.
 cql_version() {
-	"$cqlping" -timeout "${1:-3s}" "$cql_addr" 2>/dev/null
+	if ! $tls; then
+		"$cqlping" -timeout "${1:-3s}" "$cql_addr" 2>/dev/null
+		return
+	fi
+	[[ -d "$local_dir" ]] || return 1
+	as_superuser tls_cqlping -timeout "${1:-3s}" "$cql_addr" 2>"$probe_err"
+}
+
+# tls_cqlping runs cqlping over mutual TLS with the client certificate of
+# tls_dir, verifying the node against its CA and CASSANDRA_TLS_SERVER_NAME.
+tls_cqlping() {
+	local -a args=(-ca "$tls_dir/ca.pem" -cert "$tls_dir/client.pem" -key "$tls_dir/client-key.pem")
+	if [[ -n "${CASSANDRA_TLS_SERVER_NAME:-}" ]]; then
+		args+=(-server-name "$CASSANDRA_TLS_SERVER_NAME")
+	fi
+	"$cqlping" "${args[@]}" "$@"
+}
+
+# as_superuser runs "$@ -username cassandra -password-file FILE ADDR" with
+# the superuser's password: the one saved in super_password, else the one
+# a start interrupted right after changing it left in super_password.new
+# (then saved), else Cassandra's default, "cassandra". The last argument
+# of "$@" is the address. The password never appears in an argument list.
+as_superuser() {
+	local addr="${*: -1}"
+	local -a cmd=("${@:1:$#-1}")
+	if [[ -s "$super_password" ]]; then
+		"${cmd[@]}" -username cassandra -password-file "$super_password" "$addr"
+		return
+	fi
+	if [[ -s "$super_password.new" ]] &&
+		"${cmd[@]}" -username cassandra -password-file "$super_password.new" "$addr"; then
+		mv "$super_password.new" "$super_password"
+		return 0
+	fi
+	"${cmd[@]}" -username cassandra -password-file <(printf '%s\n' cassandra) "$addr"
+}
+
+# last_probe_error prints cqlping's last error in TLS mode, for messages.
+last_probe_error() {
+	if $tls && [[ -s "$probe_err" ]]; then
+		echo " (last probe: $(tail -n 1 "$probe_err"))"
+	fi
 }
 
 # our_pid prints the pid from the pid file if that process is alive and is a
@@ -187,6 +291,119 @@ render_conf() {
 		-e "s/@STORAGE_PORT@/$storage_port/g" \
 		"$here/cassandra.yaml" >"$conf_dir/cassandra.yaml"
 	cp "$here/logback.xml" "$conf_dir/logback.xml"
+	if $tls; then
+		render_tls_conf
+	fi
+}
+
+# render_tls_conf appends the TLS mode's settings to the rendered
+# cassandra.yaml. PEMBasedSslContextFactory reads PEM files in place of
+# keystores: "keystore" is one file with the private key and then the
+# certificate chain, "truststore" the CAs whose client certificates it
+# accepts. Without keystore_password the key must be unencrypted.
+render_tls_conf() {
+	local keystore="$conf_dir/node-keystore.pem"
+	(
+		umask 077
+		cat "$tls_dir/node-key.pem" "$tls_dir/node.pem" >"$keystore"
+	)
+	cat >>"$conf_dir/cassandra.yaml" <<EOF
+
+# TLS mode (CASSANDRA_LOCAL_TLS=1), appended by local.sh: every client
+# connection is TLS with a certificate that the CA signed, then a password.
+client_encryption_options:
+  enabled: true
+  optional: false
+  require_client_auth: true
+  ssl_context_factory:
+    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
+  keystore: "$keystore"
+  truststore: "$tls_dir/ca.pem"
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+role_manager: CassandraRoleManager
+EOF
+}
+
+# new_key writes a new unencrypted PKCS#8 PEM private key, readable by its
+# owner only: ECDSA P-256, which Cassandra's PEMReader (RSA, DSA or EC in
+# PKCS#8) and Go's crypto/tls both take, and which is quick to make.
+new_key() {
+	(
+		umask 077
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
+	) || die "openssl could not make a key in $1"
+}
+
+# issue_cert signs a certificate for key $2 into $1 with the CA of tls_dir,
+# valid for a year: subject CN $3, extendedKeyUsage $4 (serverAuth or
+# clientAuth), and subjectAltName $5 when given.
+issue_cert() {
+	local out="$1" key="$2" cn="$3" eku="$4" san="${5:-}"
+	local -a ext=(
+		'[leaf]'
+		'basicConstraints = critical, CA:FALSE'
+		'keyUsage = critical, digitalSignature'
+		"extendedKeyUsage = $eku"
+		'subjectKeyIdentifier = hash'
+		'authorityKeyIdentifier = keyid'
+	)
+	if [[ -n "$san" ]]; then
+		ext+=("subjectAltName = $san")
+	fi
+	openssl req -new -key "$key" -subj "/CN=$cn" -config <(printf '%s\n' '[req]' 'distinguished_name = dn' '[dn]') 2>/dev/null |
+		openssl x509 -req -CA "$tls_dir/ca.pem" -CAkey "$tls_dir/ca-key.pem" \
+			-set_serial "0x$(openssl rand -hex 16)" -days 365 -sha256 \
+			-extfile <(printf '%s\n' "${ext[@]}") -extensions leaf -out "$out" 2>"$tls_dir/openssl.err" || {
+		local err
+		err="$(cat "$tls_dir/openssl.err")"
+		# Both files were missing: leave neither, so the next start retries.
+		rm -f "$out" "$key" "$tls_dir/openssl.err"
+		die "openssl could not issue $out: $err"
+	}
+	rm -f "$tls_dir/openssl.err"
+}
+
+# ensure_certs makes the CA, the node's and the client's certificates and
+# keys in tls_dir, each pair only when both of its files are missing.
+ensure_certs() {
+	local san="${CASSANDRA_TLS_SERVER_SAN:-IP:127.0.0.1,DNS:localhost}" name
+	need openssl "TLS mode makes its certificates and passwords with openssl; install it (Debian: apt-get install openssl)"
+	mkdir -p "$tls_dir"
+	chmod 700 "$tls_dir"
+	if [[ ! -f "$tls_dir/ca.pem" ]]; then
+		[[ ! -f "$tls_dir/ca-key.pem" ]] || die "$tls_dir has ca-key.pem but no ca.pem; add its certificate or remove it"
+		echo "Making a CA in $tls_dir/ca.pem"
+		new_key "$tls_dir/ca-key.pem"
+		openssl req -x509 -new -key "$tls_dir/ca-key.pem" -subj "/CN=tracker local CA" -days 365 -sha256 \
+			-config <(printf '%s\n' '[req]' 'distinguished_name = dn' 'x509_extensions = ca' '[dn]' '[ca]' \
+				'basicConstraints = critical, CA:TRUE' 'keyUsage = critical, keyCertSign, cRLSign' \
+				'subjectKeyIdentifier = hash') \
+			-out "$tls_dir/ca.pem" 2>"$tls_dir/openssl.err" || {
+			local err
+			err="$(cat "$tls_dir/openssl.err")"
+			rm -f "$tls_dir/ca.pem" "$tls_dir/ca-key.pem" "$tls_dir/openssl.err"
+			die "openssl could not make the CA: $err"
+		}
+		rm -f "$tls_dir/openssl.err"
+	fi
+	for name in node client; do
+		if [[ -f "$tls_dir/$name.pem" && -f "$tls_dir/$name-key.pem" ]]; then
+			continue
+		fi
+		[[ ! -f "$tls_dir/$name.pem" && ! -f "$tls_dir/$name-key.pem" ]] ||
+			die "$tls_dir has only one of $name.pem and $name-key.pem; add the other or remove it"
+		[[ -f "$tls_dir/ca-key.pem" ]] ||
+			die "$tls_dir has no $name.pem, and no ca-key.pem to sign one with; add $name.pem and $name-key.pem, or ca-key.pem"
+		new_key "$tls_dir/$name-key.pem"
+		if [[ "$name" == node ]]; then
+			echo "Making the node's certificate $tls_dir/node.pem for $san"
+			issue_cert "$tls_dir/node.pem" "$tls_dir/node-key.pem" "tracker local Cassandra" serverAuth "$san"
+		else
+			echo "Making a client certificate $tls_dir/client.pem for CN tracker"
+			issue_cert "$tls_dir/client.pem" "$tls_dir/client-key.pem" tracker clientAuth
+		fi
+	done
 }
 
 java_cmd() {
@@ -215,6 +432,15 @@ stop_pid() {
 	rm -f "$pid_file"
 }
 
+# take_start_lock holds local_dir's start lock on fd 9 until the script
+# exits; it fails when there is no flock (macOS), and dies after
+# start_timeout.
+take_start_lock() {
+	command -v flock >/dev/null 2>&1 || return 1
+	exec 9>"$local_dir/.start.lock"
+	flock -w "$start_timeout" 9 || die "another local.sh start held the lock for ${start_timeout}s"
+}
+
 cmd_start() {
 	local version pid java jamm jar storage_port deadline started heap
 	local -a jvm_opts extra_opts detach
@@ -234,13 +460,16 @@ cmd_start() {
 	mkdir -p "$local_dir"
 	# Serialise concurrent starts (parallel test packages): the second one
 	# waits here, then finds the first node answering and reuses it.
-	if command -v flock >/dev/null 2>&1; then
-		exec 9>"$local_dir/.start.lock"
-		flock -w "$start_timeout" 9 || die "another local.sh start held the lock for ${start_timeout}s"
+	if take_start_lock; then
+		if $tls; then
+			ensure_certs
+		fi
 		if version="$(cql_version)"; then
 			echo "Reusing Cassandra $version already answering CQL at $cql_addr"
 			return 0
 		fi
+	elif $tls; then
+		ensure_certs
 	fi
 
 	if pid="$(our_pid)"; then
@@ -253,7 +482,7 @@ cmd_start() {
 	else
 		rm -f "$pid_file"
 		if (: </dev/tcp/127.0.0.1/"$cql_port") 2>/dev/null; then
-			die "port $cql_port on 127.0.0.1 is taken by something that does not answer CQL; free it or pick another port in CASSANDRA_HOSTS"
+			die "port $cql_port on 127.0.0.1 is taken by something that does not answer CQL$(last_probe_error); free it or pick another port in CASSANDRA_HOSTS"
 		fi
 
 		java="$(java_cmd)"
@@ -271,7 +500,12 @@ cmd_start() {
 		done
 		[[ -n "$jamm" ]] || die "no jamm jar in $lib_dir; delete $lib_dir and retry"
 
-		storage_port="${CASSANDRA_STORAGE_PORT:-7000}"
+		storage_port="${CASSANDRA_STORAGE_PORT:-$default_storage_port}"
+		if $tls && [[ ! -d "$data_dir" ]]; then
+			# A new node (or its data removed): Cassandra's default
+			# superuser again, and a set-up to do again.
+			rm -f "$super_password" "$super_password.new" "$setup_done"
+		fi
 		render_conf "$storage_port"
 		mkdir -p "$data_dir" "$log_dir" "$local_dir/triggers"
 		heap="${CASSANDRA_HEAP:-1G}"
@@ -296,6 +530,10 @@ cmd_start() {
 		)
 		if [[ "${CASSANDRA_UNSAFE_SYSTEM:-false}" == true ]]; then
 			jvm_opts+=(-Dcassandra.unsafesystem=true)
+		fi
+		if $tls; then
+			# Create the default superuser at once, not 10 s after start.
+			jvm_opts+=(-Dcassandra.superuser_setup_delay_ms=0)
 		fi
 		if [[ -n "${CASSANDRA_JMX_PORT:-}" ]]; then
 			jvm_opts+=("-Dcassandra.jmx.local.port=$CASSANDRA_JMX_PORT")
@@ -334,12 +572,114 @@ cmd_start() {
 		fi
 		if ((SECONDS >= deadline)); then
 			print_log_tail
-			echo "local.sh: Cassandra (pid $pid) did not answer CQL at $cql_addr within ${start_timeout}s; stopping it" >&2
+			echo "local.sh: Cassandra (pid $pid) did not answer CQL at $cql_addr within ${start_timeout}s$(last_probe_error); stopping it" >&2
 			stop_pid "$pid"
 			die "start timed out (raise CASSANDRA_START_TIMEOUT if the machine is just slow)"
 		fi
 		sleep 1
 	done
+}
+
+# run_cql runs the statements of CQL file $2 on the node as the superuser
+# with the password in file $1 ("default": Cassandra's), retrying for a
+# minute (a second change of one role's password within 5 s is refused).
+# Every statement it is given may run again.
+run_cql() {
+	local password_file="$1" file="$2" deadline=$((SECONDS + 60))
+	while :; do
+		if [[ "$password_file" == default ]]; then
+			tls_cqlping -timeout 30s -username cassandra -password-file <(printf '%s\n' cassandra) \
+				-exec "$file" "$cql_addr" 2>"$probe_err" && return 0
+		else
+			tls_cqlping -timeout 30s -username cassandra -password-file "$password_file" \
+				-exec "$file" "$cql_addr" 2>"$probe_err" && return 0
+		fi
+		if ((SECONDS >= deadline)); then
+			rm -f "$tls_dir/setup.cql"
+			die "setting up the TLS node failed: $(cat "$probe_err")"
+		fi
+		sleep 1
+	done
+}
+
+# tls_setup prepares a TLS node once (setup.done marks it done): it
+# creates the schema of schema.cql, a role tracker with a random password
+# kept in tracker_password that may only read and write the tables of
+# keyspace tracking, and replaces the default superuser password with a
+# random one kept in super_password. Each step may run again after an
+# interrupted start.
+tls_setup() {
+	local began=$SECONDS cql="$tls_dir/setup.cql" super=default
+	[[ -f "$setup_done" ]] && return 0
+	take_start_lock || true
+	[[ -f "$setup_done" ]] && return 0
+	echo "Setting up the node: keyspace tracking, role tracker, superuser password..."
+	if [[ -s "$super_password" ]]; then
+		super="$super_password"
+	fi
+	run_cql "$super" "$here/schema.cql"
+	# The statements hold passwords: a file only its owner reads, removed
+	# after use; the passwords are hex, safe inside CQL quotes.
+	if [[ ! -s "$tracker_password" ]]; then
+		(umask 077 && openssl rand -hex 24 >"$tracker_password")
+	fi
+	(umask 077 && printf '%s\n' \
+		"CREATE ROLE IF NOT EXISTS tracker WITH LOGIN = true AND PASSWORD = '$(<"$tracker_password")';" \
+		"GRANT SELECT ON KEYSPACE tracking TO tracker;" \
+		"GRANT MODIFY ON KEYSPACE tracking TO tracker;" >"$cql")
+	run_cql "$super" "$cql"
+	# A role tracker made before with another password (tracker.password
+	# removed) gets the file's. Only then: Cassandra 5.0 refuses a second
+	# password change of a role within 5 s, and its creation counts.
+	if ! tls_cqlping -timeout 10s -username tracker -password-file "$tracker_password" "$cql_addr" >/dev/null 2>&1; then
+		printf '%s\n' "ALTER ROLE tracker WITH LOGIN = true AND PASSWORD = '$(<"$tracker_password")';" >"$cql"
+		run_cql "$super" "$cql"
+	fi
+	# Last, so that only one wait for Cassandra to forget the old password
+	# is needed. A start interrupted between the change and the mv finds
+	# the new password in the .new file.
+	if [[ "$super" == default ]]; then
+		(umask 077 && openssl rand -hex 24 >"$super_password.new")
+		printf "ALTER ROLE cassandra WITH PASSWORD = '%s';\n" "$(<"$super_password.new")" >"$cql"
+		run_cql default "$cql"
+		mv "$super_password.new" "$super_password"
+		# Cassandra caches credentials for 2 s: wait until the new
+		# password works, so that whoever comes next can log in with it.
+		local deadline=$((SECONDS + 30))
+		until tls_cqlping -timeout 5s -username cassandra -password-file "$super_password" "$cql_addr" >/dev/null 2>"$probe_err"; do
+			((SECONDS < deadline)) || die "the superuser's new password does not work: $(cat "$probe_err")"
+			sleep 0.5
+		done
+	fi
+	rm -f "$cql"
+	: >"$setup_done"
+	echo "Set up in $((SECONDS - began))s: role tracker may SELECT and MODIFY in keyspace tracking"
+}
+
+# print_env prints the variables that point the function at the node, as
+# export lines for eval.
+print_env() {
+	if ! $tls; then
+		printf 'export CASSANDRA_HOSTS=%q\n' "$cql_addr"
+		return
+	fi
+	[[ -f "$setup_done" && -s "$tracker_password" ]] ||
+		die "the TLS node in $local_dir is not set up; run CASSANDRA_LOCAL_TLS=1 $0 start first"
+	printf 'export %s=%q\n' \
+		CASSANDRA_HOSTS "$cql_addr" \
+		CASSANDRA_KEYSPACE tracking \
+		CASSANDRA_TLS true \
+		CASSANDRA_TLS_CA_FILE "$tls_dir/ca.pem" \
+		CASSANDRA_TLS_CERT_FILE "$tls_dir/client.pem" \
+		CASSANDRA_TLS_KEY_FILE "$tls_dir/client-key.pem" \
+		CASSANDRA_USERNAME tracker \
+		CASSANDRA_PASSWORD_FILE "$tracker_password" \
+		CASSANDRA_SCHEMA_CREATE false
+	if [[ -n "${CASSANDRA_TLS_SERVER_NAME:-}" ]]; then
+		printf 'export %s=%q\n' CASSANDRA_TLS_SERVER_NAME "$CASSANDRA_TLS_SERVER_NAME"
+	fi
+	# The password comes from the file only.
+	echo "unset CASSANDRA_PASSWORD"
 }
 
 cmd_stop() {
@@ -366,9 +706,9 @@ cmd_status() {
 		return 0
 	fi
 	if pid="$(our_pid)"; then
-		echo "Cassandra (pid $pid) is running but does not answer CQL at $cql_addr yet" >&2
+		echo "Cassandra (pid $pid) is running but does not answer CQL at $cql_addr yet$(last_probe_error)" >&2
 	else
-		echo "Nothing answers CQL at $cql_addr" >&2
+		echo "Nothing answers CQL at $cql_addr$(last_probe_error)" >&2
 	fi
 	return 1
 }
@@ -384,7 +724,15 @@ cmd_logs() {
 }
 
 case "${1:-}" in
-start) cmd_start ;;
+start)
+	cmd_start
+	if $tls; then
+		tls_setup
+		echo "To run the function against it: eval \"\$(CASSANDRA_LOCAL_TLS=1 $0 env)\", which prints"
+		print_env | sed 's/^/  /'
+	fi
+	;;
+env) print_env ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 logs) cmd_logs "${2:-}" ;;

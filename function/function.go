@@ -107,10 +107,13 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 	f.cancel, f.done, f.tel = cancel, done, tel
 	f.mu.Unlock()
 
+	// One connection log for every store Open makes, so that a failure
+	// that lasts is one line, however many attempts it takes.
+	obs := connectLogging{Observer: tel.Observer(), log: store.NewConnectLog(log, cfg.Store())}
 	api := tel.Handler(h.routes())
 	f.handler.Store(&api)
 	return connectLoop(ctx, log, func(ctx context.Context) error {
-		s, err := store.Open(ctx, cfg.Store(), log, tel.Observer())
+		s, err := store.Open(ctx, cfg.Store(), log, obs)
 		if err == nil {
 			f.store.set(s)
 		}
@@ -245,4 +248,16 @@ func newLogger(cfg Config, out io.Writer) (*slog.Logger, slog.Level) {
 		return slog.New(slog.NewTextHandler(out, opts)), level
 	}
 	return slog.New(slog.NewJSONHandler(out, opts)), level
+}
+
+// connectLogging is the store's observer that also logs why connections
+// fail (store.ConnectLog).
+type connectLogging struct {
+	store.Observer
+	log *store.ConnectLog
+}
+
+func (c connectLogging) Connect(host string, err error) {
+	c.Observer.Connect(host, err)
+	c.log.Connect(host, err)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -111,8 +112,8 @@ func ReadKeyPair(certFile, keyFile string, now time.Time) (tls.Certificate, *x50
 }
 
 // fileCache keeps what was read of a file until the file changes: the
-// same size and modification time read as the same content, so each
-// connection costs a stat, not a parse.
+// same size, modification time and inode read as the same content, so
+// each connection costs a stat, not a parse.
 type fileCache[T any] struct {
 	mu    sync.Mutex
 	stamp string // "size mtime" of the files last read
@@ -127,7 +128,7 @@ func (c *fileCache[T]) get(read func() (T, error), paths ...string) (T, error) {
 			var zero T
 			return zero, err
 		}
-		stamp += fmt.Sprintf("%d %d;", fi.Size(), fi.ModTime().UnixNano())
+		stamp += fmt.Sprintf("%d %d %d;", fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -141,6 +142,15 @@ func (c *fileCache[T]) get(read func() (T, error), paths ...string) (T, error) {
 	}
 	c.stamp, c.value = stamp, v
 	return v, nil
+}
+
+// inode tells a file replaced by another apart even when size and time
+// agree, as when Kubernetes swaps a Secret volume's files.
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
 }
 
 // credentials are the store's TLS material and password, read from their

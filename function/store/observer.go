@@ -81,28 +81,20 @@ type statementInfo struct {
 }
 
 // driverObserver turns the driver's query and connection observations
-// into Observer calls, naming each statement's table and operation, and
-// logs why connections fail: one line when the cause changes, not one
-// per attempt (the driver retries every few seconds).
+// into Observer calls, naming each statement's table and operation.
 type driverObserver struct {
 	obs      Observer
 	keyspace string
 	known    map[string]statementInfo
-	log      *slog.Logger
-	user     string
-	tlsOn    bool
-
-	mu        sync.Mutex
-	lastCause string // of the last failed connection; "" after a success
 }
 
-func newDriverObserver(obs Observer, cfg Config, log *slog.Logger, stmts *statements) *driverObserver {
+func newDriverObserver(obs Observer, keyspace string, stmts *statements) *driverObserver {
 	known := map[string]statementInfo{stmts.claim: {tables[byID].name, "claim"}}
 	for i, t := range tables {
 		known[stmts.inserts[i]] = statementInfo{t.name, "insert"}
 		known[stmts.probes[i]] = statementInfo{t.name, "probe"}
 	}
-	return &driverObserver{obs: obs, keyspace: cfg.Keyspace, known: known, log: log, user: cfg.Username, tlsOn: cfg.TLS != nil}
+	return &driverObserver{obs: obs, keyspace: keyspace, known: known}
 }
 
 // ObserveQuery implements gocql.QueryObserver.
@@ -143,21 +135,43 @@ func (d *driverObserver) ObserveConnect(c gocql.ObservedConnect) {
 		host = c.Host.ConnectAddressAndPort()
 	}
 	d.obs.Connect(host, c.Err)
+}
+
+// ConnectLog logs why connections to Cassandra fail: one line when the
+// cause changes, not one per attempt (the driver and the connect loop
+// retry every few seconds), and one when they succeed again. It outlives
+// the stores that Open makes, so that the attempts of each count alike;
+// Observer.Connect is where to call it from.
+type ConnectLog struct {
+	log   *slog.Logger
+	user  string
+	tlsOn bool
+
+	mu   sync.Mutex
+	last string // the cause of the last failed connection; "" after a success
+}
+
+// NewConnectLog returns the connection log of a store configured by cfg.
+func NewConnectLog(log *slog.Logger, cfg Config) *ConnectLog {
+	return &ConnectLog{log: log, user: cfg.Username, tlsOn: cfg.TLS != nil}
+}
+
+// Connect records one attempt to connect to host.
+func (l *ConnectLog) Connect(host string, err error) {
 	cause := ""
-	if c.Err != nil {
-		cause = ConnectFailure(c.Err)
+	if err != nil {
+		cause = ConnectFailure(err)
 	}
-	d.mu.Lock()
-	changed := cause != d.lastCause
-	last := d.lastCause
-	d.lastCause = cause
-	d.mu.Unlock()
+	l.mu.Lock()
+	last := l.last
+	l.last = cause
+	l.mu.Unlock()
 	switch {
-	case !changed:
+	case cause == last:
 	case cause != "":
-		d.log.Warn("cannot connect to Cassandra: "+describe(cause, d.user, d.tlsOn), "node", host, "cause", cause, "error", c.Err.Error())
-	case last != "":
-		d.log.Info("connected to Cassandra again", "node", host, "after", last)
+		l.log.Warn("cannot connect to Cassandra: "+describe(cause, l.user, l.tlsOn), "node", host, "cause", cause, "error", err.Error())
+	default:
+		l.log.Info("connected to Cassandra again", "node", host, "after", last)
 	}
 }
 

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 )
@@ -64,7 +66,7 @@ func TestDriverObserverNamesStatements(t *testing.T) {
 	t.Parallel()
 	stmts := newStatements("ks")
 	rec := &recordingObserver{}
-	d := newDriverObserver(rec, Config{Keyspace: "ks"}, slog.New(slog.NewTextHandler(io.Discard, nil)), &stmts)
+	d := newDriverObserver(rec, "ks", &stmts)
 	for _, cql := range []string{stmts.inserts[byUser], stmts.claim, stmts.probes[byTarget], "SELECT table_name FROM system_schema.tables"} {
 		d.ObserveQuery(context.Background(), gocql.ObservedQuery{Statement: cql, Attempt: 1})
 	}
@@ -85,3 +87,55 @@ type recordingObserver struct {
 }
 
 func (r *recordingObserver) Statement(_ context.Context, s Statement) { r.got = append(r.got, s) }
+
+// TestDriverLinesAreRateLimited: a line the driver repeats while a node is
+// away is written once a minute, the next one counting those left out.
+func TestDriverLinesAreRateLimited(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	l := newGocqlLogger(slog.New(slog.NewTextHandler(&buf, nil)))
+	clock := time.Unix(1000, 0)
+	l.now = func() time.Time { return clock }
+	refused := gocql.NewLogFieldString("err", "dial tcp 127.0.0.1:9042: connect: connection refused")
+	for range 30 {
+		l.Error("Unable to reconnect control connection.", refused)
+		l.Warning("Node is DOWN.", gocql.NewLogFieldString("host_addr", "127.0.0.1"))
+		clock = clock.Add(time.Second)
+	}
+	l.Error("Unable to reconnect control connection.", gocql.NewLogFieldString("err", "another error"))
+	clock = clock.Add(time.Minute)
+	l.Error("Unable to reconnect control connection.", refused)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("got %d lines, want 4 (each line once, another error, the first again with its count):\n%s", len(lines), buf.String())
+	}
+	if !strings.Contains(lines[3], "suppressed=29") {
+		t.Errorf("last line %q: want suppressed=29", lines[3])
+	}
+}
+
+// TestConnectLogSaysACauseOnce: attempts that fail for the same cause are
+// one line, a new cause another, and a success one more.
+func TestConnectLogSaysACauseOnce(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	l := NewConnectLog(slog.New(slog.NewTextHandler(&buf, nil)), Config{Username: "tracker", TLS: &TLSConfig{}})
+	for range 5 {
+		l.Connect("127.0.0.1:9142", errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority"))
+	}
+	for range 5 {
+		l.Connect("127.0.0.1:9142", errors.New("Provided username tracker and/or password are incorrect"))
+	}
+	l.Connect("127.0.0.1:9142", nil)
+	l.Connect("127.0.0.1:9142", nil)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{"cause=unknown_authority", "authentication failed for user tracker", "connected to Cassandra again"}
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), buf.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d %q: want %q", i, lines[i], w)
+		}
+	}
+}

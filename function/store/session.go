@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -27,7 +28,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, obs Observer) (*Sto
 		quit:  make(chan struct{}),
 	}
 	cluster := clusterConfig(cfg, log)
-	driverObs := newDriverObserver(obs, cfg, log, &s.stmts)
+	driverObs := newDriverObserver(obs, cfg.Keyspace, &s.stmts)
 	cluster.QueryObserver, cluster.ConnectObserver = driverObs, driverObs
 	var err error
 	if s.session, err = cluster.CreateSession(); err != nil {
@@ -82,31 +83,89 @@ func clusterConfig(cfg Config, log *slog.Logger) *gocql.ClusterConfig {
 	if cfg.TLS != nil {
 		c.HostDialer = creds
 	}
-	c.Logger = gocqlLogger{log.With("component", "gocql")}
+	c.Logger = newGocqlLogger(log.With("component", "gocql"))
 	return c
 }
 
-// gocqlLogger sends the driver's log lines to slog.
-type gocqlLogger struct{ log *slog.Logger }
-
-func (l gocqlLogger) Error(msg string, fields ...gocql.LogField) {
-	l.log.Error(msg, logAttrs(fields)...)
+// gocqlLogger sends the driver's log lines to slog. While a node is away
+// the driver logs the same few lines every second or two; each line, by
+// its message and error, is written at most once a minute, the next one
+// counting those left out.
+type gocqlLogger struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	seen map[string]*repeated
+	now  func() time.Time
 }
 
-func (l gocqlLogger) Warning(msg string, fields ...gocql.LogField) {
-	l.log.Warn(msg, logAttrs(fields)...)
+type repeated struct {
+	last       time.Time
+	suppressed int
 }
 
-func (l gocqlLogger) Info(msg string, fields ...gocql.LogField) {
-	l.log.Info(msg, logAttrs(fields)...)
+// repeatEvery is how often one driver line may be written.
+const repeatEvery = time.Minute
+
+// maxRepeated bounds the lines remembered; past it they are forgotten.
+const maxRepeated = 256
+
+func newGocqlLogger(log *slog.Logger) *gocqlLogger {
+	return &gocqlLogger{log: log, seen: map[string]*repeated{}, now: time.Now}
 }
 
-func (l gocqlLogger) Debug(msg string, fields ...gocql.LogField) {
-	l.log.Debug(msg, logAttrs(fields)...)
+func (l *gocqlLogger) Error(msg string, fields ...gocql.LogField) {
+	l.write(slog.LevelError, msg, fields)
+}
+
+func (l *gocqlLogger) Warning(msg string, fields ...gocql.LogField) {
+	l.write(slog.LevelWarn, msg, fields)
+}
+
+func (l *gocqlLogger) Info(msg string, fields ...gocql.LogField) {
+	l.write(slog.LevelInfo, msg, fields)
+}
+
+func (l *gocqlLogger) Debug(msg string, fields ...gocql.LogField) {
+	l.write(slog.LevelDebug, msg, fields)
+}
+
+func (l *gocqlLogger) write(level slog.Level, msg string, fields []gocql.LogField) {
+	if !l.log.Enabled(context.Background(), level) {
+		return
+	}
+	key := msg
+	for _, f := range fields {
+		if f.Name == "err" {
+			key += "\x00" + f.Value.String()
+		}
+	}
+	now := l.now()
+	l.mu.Lock()
+	r := l.seen[key]
+	if r != nil && now.Sub(r.last) < repeatEvery {
+		r.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	if r == nil {
+		if len(l.seen) >= maxRepeated {
+			clear(l.seen)
+		}
+		r = &repeated{}
+		l.seen[key] = r
+	}
+	suppressed := r.suppressed
+	r.last, r.suppressed = now, 0
+	l.mu.Unlock()
+	attrs := logAttrs(fields)
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed", suppressed))
+	}
+	l.log.Log(context.Background(), level, msg, attrs...)
 }
 
 func logAttrs(fields []gocql.LogField) []any {
-	attrs := make([]any, 0, len(fields))
+	attrs := make([]any, 0, len(fields)+1)
 	for _, f := range fields {
 		attrs = append(attrs, slog.String(f.Name, f.Value.String()))
 	}

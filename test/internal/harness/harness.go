@@ -219,6 +219,15 @@ type Node struct {
 	StoragePort int
 	Heap        string
 
+	// TLS runs the node in local.sh's TLS mode (NewTLSNode): mutual TLS
+	// and password authentication, the certificates and passwords in
+	// TLSDir.
+	TLS bool
+	// ServerName is the name local.sh's probe and TLSSession check in
+	// the node's certificate; empty checks the host of Host. Set it when
+	// a test puts a node certificate without IP 127.0.0.1 in place.
+	ServerName string
+
 	// shared marks the node every suite may use (sharedNode): local.sh
 	// runs it with its own defaults, and no suite stops it.
 	shared bool
@@ -274,7 +283,14 @@ func NewNode(dir string) (*Node, error) {
 
 func (n *Node) localSH(ctx context.Context, command string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(Root(), "cassandra", "local.sh"), command)
-	cmd.Env = append(os.Environ(), "CASSANDRA_LOCAL_DIR="+n.Dir, "CASSANDRA_HOSTS="+SharedHosts())
+	cmd.Env = append(os.Environ(), "CASSANDRA_LOCAL_DIR="+n.Dir, "CASSANDRA_HOSTS="+SharedHosts(),
+		"CASSANDRA_LOCAL_TLS=0")
+	if n.TLS {
+		// Set even when empty: the function's own CASSANDRA_TLS_SERVER_NAME
+		// may be in the environment.
+		cmd.Env = append(cmd.Env, "CASSANDRA_LOCAL_TLS=1", "CASSANDRA_TLS_SERVER_NAME="+n.ServerName,
+			"CASSANDRA_TLS_SERVER_SAN=")
+	}
 	if !n.shared {
 		cmd.Env = append(cmd.Env,
 			"CASSANDRA_LIB_DIR="+filepath.Join(Root(), "cassandra", ".local", "lib"),
@@ -327,7 +343,15 @@ func (n *Node) LogTail(lines int) string {
 // WarmUp waits until the node takes writes within timeout (see the
 // package function WarmUp); the error carries the node's log tail.
 func (n *Node) WarmUp(ctx context.Context, timeout time.Duration) (time.Duration, error) {
-	return WarmUp(ctx, n.Host, timeout, func() string { return n.LogTail(40) })
+	logTail := func() string { return n.LogTail(40) }
+	if !n.TLS {
+		return WarmUp(ctx, n.Host, timeout, logTail)
+	}
+	cluster, err := n.superuserCluster()
+	if err != nil {
+		return 0, err
+	}
+	return warmUp(ctx, cluster, timeout, logTail)
 }
 
 // Signal sends sig to the node's JVM, such as SIGSTOP to freeze it.

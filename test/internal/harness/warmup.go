@@ -33,7 +33,14 @@ const (
 // error says so, with the last write error and the tail of the node's log
 // (logTail may be nil). It returns how long the warm-up took.
 func WarmUp(ctx context.Context, host string, timeout time.Duration, logTail func() string) (time.Duration, error) {
+	return warmUp(ctx, gocql.NewCluster(host), timeout, logTail)
+}
+
+// warmUp is WarmUp through cluster, a configuration of one host (with TLS
+// and a password for a TLS node) whose timeouts it sets.
+func warmUp(ctx context.Context, cluster *gocql.ClusterConfig, timeout time.Duration, logTail func() string) (time.Duration, error) {
 	began := time.Now()
+	host := strings.Join(cluster.Hosts, ",")
 	fail := func(format string, args ...any) (time.Duration, error) {
 		msg := fmt.Sprintf("node %s: ", host) + fmt.Sprintf(format, args...)
 		if logTail != nil {
@@ -41,7 +48,6 @@ func WarmUp(ctx context.Context, host string, timeout time.Duration, logTail fun
 		}
 		return time.Since(began), fmt.Errorf("%s", msg)
 	}
-	cluster := gocql.NewCluster(host)
 	cluster.Timeout, cluster.ConnectTimeout = 10*time.Second, 10*time.Second
 	cluster.Consistency = gocql.One
 	cluster.DefaultIdempotence = true
