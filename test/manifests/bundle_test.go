@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -20,26 +22,36 @@ import (
 // The files under test, relative to the repository root. Error messages
 // name them this way.
 const (
-	fileService              = "knative/service.yaml"
-	fileConfigMap            = "knative/configmap.yaml"
-	fileSecret               = "knative/secret.example.yaml"
-	fileBroker               = "knative/broker.yaml"
-	fileTrigger              = "knative/trigger.yaml"
-	fileKnativeKustomization = "knative/kustomization.yaml"
-	filePodMonitor           = "knative/monitoring/podmonitor.yaml"
-	filePrometheusRule       = "knative/monitoring/prometheusrule.yaml"
-	fileDashboard            = "knative/monitoring/dashboard.json"
-	fileAlertTests           = "knative/monitoring/alerts.test.yaml"
-	fileMonitoringKustomize  = "knative/monitoring/kustomization.yaml"
-	fileStorageClass         = "cassandra/storageclass.yaml"
-	fileCassandraService     = "cassandra/service.yaml"
-	fileStatefulSet          = "cassandra/statefulset.yaml"
-	filePDB                  = "cassandra/pdb.yaml"
-	fileCassandraKustomize   = "cassandra/kustomization.yaml"
-	fileCompose              = "cassandra/compose.yaml"
-	fileFunc                 = "func.yaml"
-	fileDockerfile           = "Dockerfile"
-	fileGoMod                = "go.mod"
+	fileService               = "knative/service.yaml"
+	fileConfigMap             = "knative/configmap.yaml"
+	fileSecret                = "knative/secret.example.yaml"
+	fileBroker                = "knative/broker.yaml"
+	fileTrigger               = "knative/trigger.yaml"
+	fileKnativeKustomization  = "knative/kustomization.yaml"
+	filePodMonitor            = "knative/monitoring/podmonitor.yaml"
+	filePrometheusRule        = "knative/monitoring/prometheusrule.yaml"
+	fileDashboard             = "knative/monitoring/dashboard.json"
+	fileAlertTests            = "knative/monitoring/alerts.test.yaml"
+	fileMonitoringKustomize   = "knative/monitoring/kustomization.yaml"
+	fileStorageClass          = "cassandra/storageclass.yaml"
+	fileCassandraService      = "cassandra/service.yaml"
+	fileStatefulSet           = "cassandra/statefulset.yaml"
+	filePDB                   = "cassandra/pdb.yaml"
+	fileCassandraKustomize    = "cassandra/kustomization.yaml"
+	fileCompose               = "cassandra/compose.yaml"
+	fileRoleJob               = "cassandra/role-job.yaml"
+	fileSuperuserSecret       = "cassandra/secret.example.yaml"
+	fileSchema                = "cassandra/schema.cql"
+	fileIssuer                = "cassandra/tls/issuer.yaml"
+	fileNodeCertificate       = "cassandra/tls/certificate.yaml"
+	fileNodeTLSSecret         = "cassandra/tls/secret.example.yaml"
+	fileCassandraTLSKustomize = "cassandra/tls/kustomization.yaml"
+	fileClientCertificate     = "knative/tls/certificate.yaml"
+	fileClientTLSSecret       = "knative/tls/secret.example.yaml"
+	fileKnativeTLSKustomize   = "knative/tls/kustomization.yaml"
+	fileFunc                  = "func.yaml"
+	fileDockerfile            = "Dockerfile"
+	fileGoMod                 = "go.mod"
 )
 
 // bundle holds every deployment file of the repository, decoded. Checks
@@ -66,10 +78,25 @@ type bundle struct {
 	pdb                *policyv1.PodDisruptionBudget
 	cassandraKustomize *kustomization
 	compose            *compose
+	roleJob            *batchv1.Job
+	superuserSecret    *corev1.Secret
+
+	// TLS: the cert-manager objects, and the Secrets that stand in for
+	// them without cert-manager. cert-manager's Go API (of the version
+	// Knative's modules already require) decodes them strictly.
+	issuers               []*cmv1.Issuer
+	caCertificate         *cmv1.Certificate
+	nodeCertificate       *cmv1.Certificate
+	nodeTLSSecret         *corev1.Secret
+	cassandraTLSKustomize *kustomization
+	clientCertificate     *cmv1.Certificate
+	clientTLSSecret       *corev1.Secret
+	knativeTLSKustomize   *kustomization
 
 	funcYAML   *funcYAML
 	dockerfile *dockerfile
 	goMod      []byte
+	schema     string // cassandra/schema.cql
 }
 
 // kustomization is the part of kustomize's Kustomization that this
@@ -197,6 +224,22 @@ func loadBundle(root string) (*bundle, error) {
 	one(filePDB, "policy/v1", "PodDisruptionBudget", b.pdb)
 	b.cassandraKustomize = new(kustomization)
 	one(fileCassandraKustomize, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.cassandraKustomize)
+	b.roleJob = new(batchv1.Job)
+	one(fileRoleJob, "batch/v1", "Job", b.roleJob)
+	b.superuserSecret = new(corev1.Secret)
+	one(fileSuperuserSecret, "v1", "Secret", b.superuserSecret)
+	b.nodeCertificate = new(cmv1.Certificate)
+	one(fileNodeCertificate, "cert-manager.io/v1", "Certificate", b.nodeCertificate)
+	b.nodeTLSSecret = new(corev1.Secret)
+	one(fileNodeTLSSecret, "v1", "Secret", b.nodeTLSSecret)
+	b.cassandraTLSKustomize = new(kustomization)
+	one(fileCassandraTLSKustomize, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.cassandraTLSKustomize)
+	b.clientCertificate = new(cmv1.Certificate)
+	one(fileClientCertificate, "cert-manager.io/v1", "Certificate", b.clientCertificate)
+	b.clientTLSSecret = new(corev1.Secret)
+	one(fileClientTLSSecret, "v1", "Secret", b.clientTLSSecret)
+	b.knativeTLSKustomize = new(kustomization)
+	one(fileKnativeTLSKustomize, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.knativeTLSKustomize)
 
 	docs, err := readDocuments(root, fileBroker)
 	if err != nil {
@@ -209,6 +252,38 @@ func loadBundle(root string) (*bundle, error) {
 			continue
 		}
 		b.brokers = append(b.brokers, br)
+	}
+
+	// The CA chain: Issuers and the CA's own Certificate, in one file.
+	docs, err = readDocuments(root, fileIssuer)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, doc := range docs {
+		where := fmt.Sprintf("%s (document %d)", fileIssuer, i+1)
+		switch kind := documentKind(doc); kind {
+		case "Issuer":
+			is := new(cmv1.Issuer)
+			if err := decodeStrict(where, doc, "cert-manager.io/v1", "Issuer", is); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			b.issuers = append(b.issuers, is)
+		case "Certificate":
+			if b.caCertificate != nil {
+				errs = append(errs, fmt.Errorf("%s: a second Certificate; want one, the CA's", where))
+				continue
+			}
+			b.caCertificate = new(cmv1.Certificate)
+			if err := decodeStrict(where, doc, "cert-manager.io/v1", "Certificate", b.caCertificate); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: kind %q; want Issuer or Certificate", where, kind))
+		}
+	}
+	if b.caCertificate == nil {
+		b.caCertificate = new(cmv1.Certificate)
 	}
 
 	b.compose = new(compose)
@@ -235,6 +310,11 @@ func loadBundle(root string) (*bundle, error) {
 	}
 	if b.goMod, err = os.ReadFile(filepath.Join(root, fileGoMod)); err != nil {
 		errs = append(errs, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, fileSchema)); err != nil {
+		errs = append(errs, err)
+	} else {
+		b.schema = string(data)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -311,6 +391,17 @@ func hasContent(doc []byte) bool {
 		}
 	}
 	return false
+}
+
+// documentKind is the kind of one YAML document, or "" if it has none.
+func documentKind(doc []byte) string {
+	var meta struct {
+		Kind string `json:"kind"`
+	}
+	if yaml.Unmarshal(doc, &meta) != nil {
+		return ""
+	}
+	return meta.Kind
 }
 
 // decodeStrict decodes one YAML document into a typed object: an unknown

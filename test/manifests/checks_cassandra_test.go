@@ -46,7 +46,7 @@ const stsContainerField = "spec.template.spec.containers[cassandra]"
 // checkStatefulSet checks the Cassandra StatefulSet and its companions:
 // the headless Service it names, the StorageClass its claims use, the
 // official image, three replicas or more, seeds among its own pods, a
-// readiness probe that queries CQL, a preStop drain, required pod
+// readiness probe that speaks CQL over TLS, a preStop drain, required pod
 // anti-affinity, and selectors (Service, PDB, anti-affinity) that match
 // its pods.
 func checkStatefulSet(b *bundle) error {
@@ -111,10 +111,9 @@ func checkStatefulSet(b *bundle) error {
 		}
 	}
 
-	// Readiness means CQL answers a query.
-	if p := c.ReadinessProbe; p == nil || p.Exec == nil || !slices.Contains(p.Exec.Command, "cqlsh") ||
-		!slices.ContainsFunc(p.Exec.Command, func(s string) bool { return strings.HasPrefix(strings.ToUpper(s), "SELECT ") }) {
-		bad(stsContainerField+".readinessProbe", "want an exec of cqlsh running a SELECT, so that ready means CQL answers")
+	// Readiness means CQL answers, over the TLS every client needs.
+	if why := readinessSpeaksCQL(b, c); why != "" {
+		bad(stsContainerField+".readinessProbe", "%s", why)
 	}
 	if l := c.Lifecycle; l == nil || l.PreStop == nil || l.PreStop.Exec == nil || !slices.Equal(l.PreStop.Exec.Command, []string{"nodetool", "drain"}) {
 		bad(stsContainerField+".lifecycle.preStop", "want exec [nodetool drain], so that a stopping node flushes and leaves cleanly")

@@ -32,11 +32,13 @@ var mustSetOnCluster = map[string]string{
 }
 
 // emptyIsSafe are the function's variables without a default whose empty
-// value is a meaningful setting: no authentication, no OTLP export (or one
-// endpoint for both signals), a sampler ratio of 1, the service name from
-// K_SERVICE, no extra resource attributes.
+// value is a meaningful setting: no authentication, no password file, the
+// system's roots and no client certificate, nodes checked by address, no
+// OTLP export (or one endpoint for both signals), a sampler ratio of 1, the
+// service name from K_SERVICE, no extra resource attributes.
 var emptyIsSafe = []string{
-	"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD",
+	"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD", "CASSANDRA_PASSWORD_FILE",
+	"CASSANDRA_TLS_CA_FILE", "CASSANDRA_TLS_CERT_FILE", "CASSANDRA_TLS_KEY_FILE", "CASSANDRA_TLS_SERVER_NAME",
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
 	"OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
 }
@@ -47,7 +49,9 @@ var emptyIsSafe = []string{
 // a container that does, and func deploy would copy them from func.yaml.
 var knativeEnv = []string{"K_SERVICE", "K_CONFIGURATION", "K_REVISION"}
 
-// secretEnv are the variables that must come from the Secret.
+// secretEnv are the variables that must come from the Secret when they are
+// set. The Service sets only the username: the password is a mounted file
+// (CASSANDRA_PASSWORD_FILE), which checkPasswordFile requires.
 var secretEnv = []string{"CASSANDRA_USERNAME", "CASSANDRA_PASSWORD"}
 
 // serviceLiteralEnv returns the Service's variables that have a literal
@@ -70,7 +74,7 @@ func serviceLiteralEnv(svc *servingv1.Service) map[string]string {
 // on a cluster; every variable it leaves out has a default or may be
 // empty; credentials come from the Secret; and every reference resolves to
 // a key of the same name in the ConfigMap or the Secret example, with no
-// unused keys left there.
+// unused keys left there (a key the Service mounts as a file is used).
 func checkServiceEnv(b *bundle) error {
 	c := serviceContainer(b.service)
 	if c == nil {
@@ -152,9 +156,19 @@ func checkServiceEnv(b *bundle) error {
 			errs = append(errs, fieldError(fileConfigMap, "ConfigMap", b.configMap.Name, "data."+key, "not used by %s; the function would never see it", fileService))
 		}
 	}
+	for _, v := range b.service.Spec.Template.Spec.Volumes {
+		if v.Secret == nil || v.Secret.SecretName != b.secret.Name {
+			continue
+		}
+		for key := range secretData(b.secret) {
+			if len(v.Secret.Items) == 0 || slices.ContainsFunc(v.Secret.Items, func(i corev1.KeyToPath) bool { return i.Key == key }) {
+				usedSecret[key] = true
+			}
+		}
+	}
 	for key := range secretData(b.secret) {
 		if !usedSecret[key] {
-			errs = append(errs, fieldError(fileSecret, "Secret", b.secret.Name, "stringData."+key, "not used by %s; the function would never see it", fileService))
+			errs = append(errs, fieldError(fileSecret, "Secret", b.secret.Name, "stringData."+key, "not used by %s, as a variable or a file; the function would never see it", fileService))
 		}
 	}
 	return errors.Join(errs...)
@@ -266,9 +280,9 @@ func funcEnvVars(fn string, envs []funcEnv) ([]corev1.EnvVar, error) {
 }
 
 // checkFuncYAML checks func.yaml against the Service: the same name,
-// scale options, resources, containerConcurrency, environment (as func
-// deploy would write it) and health paths, the Go runtime and the host
-// builder; and it leaves LISTEN_ADDRESS to func.
+// scale options, resources, containerConcurrency, environment and volumes
+// (as func deploy would write them) and health paths, the Go runtime and
+// the host builder; and it leaves LISTEN_ADDRESS to func.
 func checkFuncYAML(b *bundle) error {
 	f := b.funcYAML
 	svc := b.service
@@ -313,6 +327,9 @@ func checkFuncYAML(b *bundle) error {
 	if diff := cmp.Diff(want, got); diff != "" {
 		bad("run.envs", "differs from %s env (without LISTEN_ADDRESS) (-service +func.yaml):\n%s", fileService, diff)
 	}
+
+	// Volumes: the same Secrets at the same paths.
+	errs = append(errs, checkFuncVolumes(b)...)
 
 	// Scale options: func deploy writes them as these annotations.
 	ann := svc.Spec.Template.Annotations
@@ -382,4 +399,80 @@ func checkFuncYAML(b *bundle) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// secretMount is a Secret mounted at a path.
+type secretMount struct{ secret, path string }
+
+// serviceSecretMounts lists the Secrets the Service's container mounts,
+// and where; a mount of anything else is reported by checkSecretMounts.
+func serviceSecretMounts(b *bundle) []secretMount {
+	var out []secretMount
+	c := serviceContainer(b.service)
+	if c == nil {
+		return nil
+	}
+	for _, m := range c.VolumeMounts {
+		for _, v := range b.service.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil {
+				out = append(out, secretMount{v.Secret.SecretName, m.MountPath})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y secretMount) int { return strings.Compare(x.path, y.path) })
+	return out
+}
+
+// checkFuncVolumes checks func.yaml's run.volumes against the Service.
+// func deploy mounts each Secret whole at its path, as a volume
+// "secret-NAME", without readOnly (pkg/k8s/deployer.go, ProcessVolumes, at
+// knative-v1.22.2); so func.yaml must list the Secrets the Service mounts,
+// at the same paths, where the same files then appear (with the Secret's
+// other keys beside them). Knative's defaulting makes such a mount
+// read-only; the check applies it to the Service func deploy would write,
+// and validates that Service as Knative's webhook would.
+func checkFuncVolumes(b *bundle) []error {
+	f := b.funcYAML
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fieldError(fileFunc, "function", f.Name, field, format, args...))
+	}
+	var got []secretMount
+	var volumes []corev1.Volume
+	var mounts []corev1.VolumeMount
+	for i, v := range f.Run.Volumes {
+		if v.Secret == nil || v.Path == nil || v.ConfigMap != nil || v.PersistentVolumeClaim != nil || v.EmptyDir != nil {
+			bad(fmt.Sprintf("run.volumes[%d]", i), "want a secret and a path, as the Service mounts only Secrets")
+			continue
+		}
+		got = append(got, secretMount{*v.Secret, *v.Path})
+		name := "secret-" + *v.Secret
+		volumes = append(volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: *v.Secret}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: *v.Path})
+	}
+	slices.SortFunc(got, func(x, y secretMount) int { return strings.Compare(x.path, y.path) })
+	if want := serviceSecretMounts(b); !slices.Equal(want, got) {
+		bad("run.volumes", "got %v, want the Secrets the Service mounts, at the same paths: %v", got, want)
+	}
+	ctx, err := knativeContext()
+	if err != nil {
+		return append(errs, err)
+	}
+	svc := b.service.DeepCopy()
+	svc.Spec.Template.Spec.Volumes = volumes
+	if c := serviceContainer(svc); c != nil {
+		c.VolumeMounts = mounts
+	}
+	svc.SetDefaults(ctx)
+	if fe := svc.Validate(ctx); fe != nil {
+		bad("run.volumes", "the Service func deploy would write fails Knative's validation: %v", fe)
+	}
+	if c := serviceContainer(svc); c != nil {
+		for _, m := range c.VolumeMounts {
+			if !m.ReadOnly {
+				bad("run.volumes", "%s: Knative's defaulting left the mount writable", m.MountPath)
+			}
+		}
+	}
+	return errs
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"sigs.k8s.io/yaml"
 
 	"tracker/function"
@@ -32,6 +33,33 @@ func allLabels(b *bundle) []labeled {
 		{fileStatefulSet, "StatefulSet", b.statefulSet.Name, "metadata.labels", b.statefulSet.Labels},
 		{fileStatefulSet, "StatefulSet", b.statefulSet.Name, "spec.template.metadata.labels", b.statefulSet.Spec.Template.Labels},
 		{filePDB, "PodDisruptionBudget", b.pdb.Name, "metadata.labels", b.pdb.Labels},
+		{fileRoleJob, "Job", b.roleJob.Name, "metadata.labels", b.roleJob.Labels},
+		{fileRoleJob, "Job", b.roleJob.Name, "spec.template.metadata.labels", b.roleJob.Spec.Template.Labels},
+		{fileSuperuserSecret, "Secret", b.superuserSecret.Name, "metadata.labels", b.superuserSecret.Labels},
+		{fileNodeTLSSecret, "Secret", b.nodeTLSSecret.Name, "metadata.labels", b.nodeTLSSecret.Labels},
+		{fileClientTLSSecret, "Secret", b.clientTLSSecret.Name, "metadata.labels", b.clientTLSSecret.Labels},
+	}
+	// cert-manager objects, and the Secrets cert-manager writes for them.
+	for _, c := range []struct {
+		file string
+		c    *cmv1.Certificate
+	}{{fileIssuer, b.caCertificate}, {fileNodeCertificate, b.nodeCertificate}, {fileClientCertificate, b.clientCertificate}} {
+		out = append(out, labeled{c.file, "Certificate", c.c.Name, "metadata.labels", c.c.Labels})
+		var l map[string]string
+		if c.c.Spec.SecretTemplate != nil {
+			l = c.c.Spec.SecretTemplate.Labels
+		}
+		out = append(out, labeled{c.file, "Certificate", c.c.Name, "spec.secretTemplate.labels", l})
+	}
+	for _, is := range b.issuers {
+		out = append(out, labeled{fileIssuer, "Issuer", is.Name, "metadata.labels", is.Labels})
+	}
+	for i, g := range b.cassandraKustomize.ConfigMapGenerator {
+		var l map[string]string
+		if g.Options != nil {
+			l = g.Options.Labels
+		}
+		out = append(out, labeled{fileCassandraKustomize, "ConfigMap", g.Name, fmt.Sprintf("configMapGenerator[%d].options.labels", i), l})
 	}
 	for _, br := range b.brokers {
 		out = append(out, labeled{fileBroker, "Broker", br.Name, "metadata.labels", br.Labels})
@@ -98,23 +126,30 @@ func kubernetesFiles(root, dir string) ([]string, error) {
 // for on ConfigMaps (kube-prometheus-stack's default), with its value.
 var grafanaDashboardLabel = [2]string{"grafana_dashboard", "1"}
 
+// examplePattern names the files of placeholder Secrets, which no
+// Kustomization applies: `kubectl apply -k` would overwrite real
+// credentials and keys with their placeholders.
+const examplePattern = "*.example.yaml"
+
 // checkKustomizations checks that each Kustomization applies every
-// Kubernetes file of its folder, except the Secret example, and names only
-// files that exist; that the knative one can set the Service's image; and
+// Kubernetes file of its folder, except the Secret examples, and names
+// only files that exist; that the knative one can set the Service's image;
 // that the monitoring one ships the dashboard as a ConfigMap that
-// Grafana's sidecar loads. The monitoring objects need the Prometheus
-// Operator's CRDs, so they live in a folder (and Kustomization) of their
-// own, which the knative one does not include.
+// Grafana's sidecar loads; and that the cassandra one generates only the
+// schema ConfigMap its Job mounts. The monitoring objects need the
+// Prometheus Operator's CRDs, and the tls/ ones cert-manager's, so they
+// live in folders (and Kustomizations) of their own.
 func checkKustomizations(b *bundle) error {
 	var errs []error
 	for _, k := range []struct {
 		file string
 		kust *kustomization
-		skip []string
 	}{
-		{fileKnativeKustomization, b.knativeKustomization, []string{filepath.Base(fileSecret)}},
-		{fileMonitoringKustomize, b.monitoringKustomization, nil},
-		{fileCassandraKustomize, b.cassandraKustomize, nil},
+		{fileKnativeKustomization, b.knativeKustomization},
+		{fileMonitoringKustomize, b.monitoringKustomization},
+		{fileCassandraKustomize, b.cassandraKustomize},
+		{fileCassandraTLSKustomize, b.cassandraTLSKustomize},
+		{fileKnativeTLSKustomize, b.knativeTLSKustomize},
 	} {
 		dir := filepath.Dir(k.file)
 		files, err := kubernetesFiles(b.root, dir)
@@ -122,11 +157,14 @@ func checkKustomizations(b *bundle) error {
 			errs = append(errs, err)
 			continue
 		}
-		want := slices.DeleteFunc(files, func(f string) bool { return slices.Contains(k.skip, f) })
+		want := slices.DeleteFunc(files, func(f string) bool {
+			example, _ := filepath.Match(examplePattern, f)
+			return example
+		})
 		got := slices.Sorted(slices.Values(k.kust.Resources))
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
-			errs = append(errs, fieldError(k.file, "Kustomization", dir, "resources", "got %v, want %v (every Kubernetes file of %s/ except %v)", got, want, dir, k.skip))
+			errs = append(errs, fieldError(k.file, "Kustomization", dir, "resources", "got %v, want %v (every Kubernetes file of %s/ except %s)", got, want, dir, examplePattern))
 		}
 	}
 	if c := serviceContainer(b.service); c != nil && !slices.ContainsFunc(b.knativeKustomization.Images, func(i kustomizeImage) bool { return i.Name == c.Image }) {
@@ -135,9 +173,14 @@ func checkKustomizations(b *bundle) error {
 	for _, k := range []struct {
 		file string
 		kust *kustomization
-	}{{fileKnativeKustomization, b.knativeKustomization}, {fileCassandraKustomize, b.cassandraKustomize}} {
+	}{{fileKnativeKustomization, b.knativeKustomization}, {fileCassandraTLSKustomize, b.cassandraTLSKustomize}, {fileKnativeTLSKustomize, b.knativeTLSKustomize}} {
 		if len(k.kust.ConfigMapGenerator) > 0 {
 			errs = append(errs, fieldError(k.file, "Kustomization", filepath.Dir(k.file), "configMapGenerator", "set; its ConfigMaps are not checked"))
+		}
+	}
+	for i, g := range b.cassandraKustomize.ConfigMapGenerator {
+		if g.Name != schemaConfigMap || !slices.Equal(g.Files, []string{filepath.Base(fileSchema)}) {
+			errs = append(errs, fieldError(fileCassandraKustomize, "Kustomization", "cassandra", fmt.Sprintf("configMapGenerator[%d]", i), "got %s from %v; want only %s from %s, the schema %s mounts", g.Name, g.Files, schemaConfigMap, filepath.Base(fileSchema), fileRoleJob))
 		}
 	}
 	dashboard := -1

@@ -2,15 +2,21 @@
 // anyone applies them: the Knative Service, ConfigMap, Secret example,
 // Brokers and Trigger in knative/, the PodMonitor, PrometheusRule, alert
 // unit tests and Grafana dashboard in knative/monitoring/, the Cassandra
-// StatefulSet and its companions in cassandra/, func.yaml, the Dockerfile
-// and the compose file.
+// StatefulSet, its companions and the role Job in cassandra/, the
+// cert-manager Issuers and Certificates (and the Secret examples that
+// stand in for them) in cassandra/tls/ and knative/tls/, func.yaml, the
+// Dockerfile and the compose file.
 //
-// Its tests decode every file strictly into its typed Go object, run
-// Knative's own defaulting and validation, and check that the pieces agree
-// with each other and with the function's configuration (package
-// tracker/function): the PodMonitor scrapes the port of METRICS_ADDRESS,
-// and every PromQL query of the rules and the dashboard parses and names
-// only metrics the function exports (tracker/function/telemetry). Every
+// Its tests decode every file strictly into its typed Go object
+// (cert-manager's with its own Go API), run Knative's own defaulting and
+// validation, and check that the pieces agree with each other and with the
+// function's configuration (package tracker/function): the PodMonitor
+// scrapes the port of METRICS_ADDRESS; every PromQL query of the rules and
+// the dashboard parses and names only metrics the function exports
+// (tracker/function/telemetry); the function speaks TLS, presents a client
+// certificate and logs in exactly as the StatefulSet's settings require,
+// from mounted files that the Secrets provide; and the role Job grants the
+// function's role SELECT and MODIFY on its keyspace and nothing else. Every
 // check is a function that returns an error naming the file, the object
 // and the field, and each has a test that feeds it a broken manifest.
 // TestPromtool runs Prometheus's promtool on the alerting rules and their

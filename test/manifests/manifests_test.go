@@ -8,9 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -50,6 +53,12 @@ var checks = []check{
 	{"dashboard", checkDashboard},
 	{"alert tests", checkAlertTests},
 	{"compose", checkCompose},
+	{"secret mounts", checkSecretMounts},
+	{"mounted files", checkMountedFiles},
+	{"cluster TLS", checkClusterTLS},
+	{"certificates", checkCertificates},
+	{"authentication", checkAuth},
+	{"role job", checkRoleJob},
 	{"dockerfile", checkDockerfile},
 }
 
@@ -141,6 +150,67 @@ func funcEnvIndex(t *testing.T, b *bundle, name string) int {
 	}
 	t.Fatalf("func.yaml has no env %s", name)
 	return -1
+}
+
+// setCassandraSetting replaces the value of -Dcassandra.settings.KEY in
+// the StatefulSet's JVM_EXTRA_OPTS; the case fails if the option is not
+// there, so that it cannot pass vacuously.
+func setCassandraSetting(t *testing.T, b *bundle, key, value string) {
+	t.Helper()
+	setJVMProperty(t, b, settingsPrefix+key, value)
+}
+
+// setJVMProperty replaces the value of the -DNAME option of the
+// StatefulSet's JVM_EXTRA_OPTS; the case fails if it is not there.
+func setJVMProperty(t *testing.T, b *bundle, name, value string) {
+	t.Helper()
+	c := cassandraContainer(b)
+	for i := range c.Env {
+		if c.Env[i].Name != "JVM_EXTRA_OPTS" {
+			continue
+		}
+		opts := strings.Fields(c.Env[i].Value)
+		j := slices.IndexFunc(opts, func(o string) bool { return strings.HasPrefix(o, "-D"+name+"=") })
+		if j < 0 {
+			t.Fatalf("JVM_EXTRA_OPTS has no -D%s", name)
+		}
+		opts[j] = "-D" + name + "=" + value
+		c.Env[i].Value = strings.Join(opts, " ")
+		return
+	}
+	t.Fatal("the StatefulSet has no JVM_EXTRA_OPTS")
+}
+
+// editJobScript replaces text in the role Job's script; the case fails if
+// the text is not there.
+func editJobScript(t *testing.T, b *bundle, old, new string) {
+	t.Helper()
+	c := &b.roleJob.Spec.Template.Spec.Containers[0]
+	if !strings.Contains(c.Command[2], old) {
+		t.Fatalf("the Job's script has no %q", old)
+	}
+	c.Command[2] = strings.Replace(c.Command[2], old, new, 1)
+}
+
+// dropConfig removes variables from the ConfigMap and the Service.
+func dropConfig(b *bundle, names ...string) {
+	for _, n := range names {
+		delete(b.configMap.Data, n)
+		removeServiceEnv(b, n)
+	}
+}
+
+// podVolume returns the named volume of a pod; the case fails if there is
+// none.
+func podVolume(t *testing.T, spec *corev1.PodSpec, name string) *corev1.Volume {
+	t.Helper()
+	for i := range spec.Volumes {
+		if spec.Volumes[i].Name == name {
+			return &spec.Volumes[i]
+		}
+	}
+	t.Fatalf("no volume %s", name)
+	return nil
 }
 
 // editDockerfile replaces text in the Dockerfile and parses it again; the
@@ -461,7 +531,7 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		}, checkStatefulSet, []string{fileStatefulSet, "env[CASSANDRA_SEEDS]", "cassandra-5"}},
 		{"readiness without CQL", func(t *testing.T, b *bundle) {
 			cassandraContainer(b).ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9042)}}}
-		}, checkStatefulSet, []string{fileStatefulSet, "readinessProbe", "cqlsh"}},
+		}, checkStatefulSet, []string{fileStatefulSet, "readinessProbe", "CQL OPTIONS over TLS"}},
 		{"no drain before stop", func(t *testing.T, b *bundle) {
 			cassandraContainer(b).Lifecycle = nil
 		}, checkStatefulSet, []string{fileStatefulSet, "lifecycle.preStop"}},
@@ -526,6 +596,199 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"dashboard ConfigMap part of something else", func(t *testing.T, b *bundle) {
 			b.monitoringKustomization.ConfigMapGenerator[0].Options.Labels["app.kubernetes.io/part-of"] = "shop"
 		}, checkLabels, []string{fileMonitoringKustomize, `ConfigMap "tracker-dashboard"`, `"shop"`}},
+
+		// Secrets as files: mounts, paths and keys.
+		{"Secret mounted with subPath", func(t *testing.T, b *bundle) {
+			svcContainer(b).VolumeMounts[0].SubPath = "ca.crt"
+		}, checkSecretMounts, []string{fileService, "volumeMounts[cassandra-tls].subPath", "no update"}},
+		{"Secret mounted writable", func(t *testing.T, b *bundle) {
+			cassandraContainer(b).VolumeMounts[1].ReadOnly = false
+		}, checkSecretMounts, []string{fileStatefulSet, "volumeMounts[tls].readOnly"}},
+		{"Secret nothing in the repository makes", func(t *testing.T, b *bundle) {
+			podVolume(t, &b.statefulSet.Spec.Template.Spec, "tls").Secret.SecretName = "cassandra-tls"
+		}, checkSecretMounts, []string{fileStatefulSet, "spec.volumes[tls]", `"cassandra-tls"`, "no file"}},
+		{"Job mounts a key the Secret lacks", func(t *testing.T, b *bundle) {
+			podVolume(t, &b.roleJob.Spec.Template.Spec, "tracker-password").Secret.Items[0].Key = "CASSANDRA_PASSWORD"
+		}, checkSecretMounts, []string{fileRoleJob, "items[CASSANDRA_PASSWORD]", fileSecret}},
+		{"TLS key outside the mounts", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_TLS_KEY_FILE"] = "/etc/tracker/tls.key"
+		}, checkMountedFiles, []string{fileConfigMap, "data.CASSANDRA_TLS_KEY_FILE", "no mounted volume"}},
+		{"certificate and key swapped", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_TLS_CERT_FILE"] = "/var/run/secrets/tracker/cassandra-tls/tls.key"
+			b.configMap.Data["CASSANDRA_TLS_KEY_FILE"] = "/var/run/secrets/tracker/cassandra-tls/tls.crt"
+		}, checkMountedFiles, []string{"data.CASSANDRA_TLS_CERT_FILE", `want key "tls.crt"`, "data.CASSANDRA_TLS_KEY_FILE"}},
+		{"password in the TLS Secret", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_PASSWORD_FILE"] = "/var/run/secrets/tracker/cassandra-tls/password"
+		}, checkMountedFiles, []string{"data.CASSANDRA_PASSWORD_FILE", `no key "password"`, fileClientCertificate}},
+		{"TLS mounted elsewhere", func(t *testing.T, b *bundle) {
+			svcContainer(b).VolumeMounts[0].MountPath = "/etc/cassandra-tls"
+		}, checkMountedFiles, []string{"data.CASSANDRA_TLS_CA_FILE", "no mounted volume"}},
+		{"keystore without the key", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "client_encryption_options.keystore", "/var/run/secrets/cassandra/tls/tls.crt")
+		}, checkMountedFiles, []string{fileStatefulSet, "client_encryption_options.keystore", `want key "tls-combined.pem"`}},
+		{"node certificate without the combined PEM", func(t *testing.T, b *bundle) {
+			b.nodeCertificate.Spec.AdditionalOutputFormats = nil
+		}, checkMountedFiles, []string{fileStatefulSet, "keystore", `no key "tls-combined.pem"`, fileNodeCertificate}},
+
+		// TLS: the function against the nodes.
+		{"function in the clear to TLS-only nodes", func(t *testing.T, b *bundle) {
+			dropConfig(b, "CASSANDRA_TLS_CA_FILE", "CASSANDRA_TLS_CERT_FILE", "CASSANDRA_TLS_KEY_FILE", "CASSANDRA_TLS_SERVER_NAME")
+			b.configMap.Data["CASSANDRA_TLS"] = "false"
+		}, checkClusterTLS, []string{fileConfigMap, "data.CASSANDRA_TLS", "accept only TLS"}},
+		{"TLS optional on the nodes", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "client_encryption_options.optional", "true")
+		}, checkClusterTLS, []string{fileStatefulSet, "client_encryption_options", "not required"}},
+		{"nodes that take any client certificate", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "client_encryption_options.require_client_auth", "false")
+		}, checkClusterTLS, []string{fileStatefulSet, "client_encryption_options.require_client_auth"}},
+		{"function without the client certificate the nodes require", func(t *testing.T, b *bundle) {
+			dropConfig(b, "CASSANDRA_TLS_CERT_FILE", "CASSANDRA_TLS_KEY_FILE")
+		}, checkClusterTLS, []string{fileConfigMap, "data.CASSANDRA_TLS_CERT_FILE", "require a client certificate"}},
+		{"server name the node certificate lacks", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_TLS_SERVER_NAME"] = "cassandra.tracker.svc"
+		}, checkClusterTLS, []string{fileConfigMap, "data.CASSANDRA_TLS_SERVER_NAME", "does not carry"}},
+		{"nodes checked by their IPs", func(t *testing.T, b *bundle) {
+			dropConfig(b, "CASSANDRA_TLS_SERVER_NAME")
+		}, checkClusterTLS, []string{"data.CASSANDRA_TLS_SERVER_NAME", "pod IP"}},
+		{"node certificates not verified", func(t *testing.T, b *bundle) {
+			setServiceEnv(b, "CASSANDRA_TLS_INSECURE_SKIP_VERIFY", "true")
+		}, checkClusterTLS, []string{"CASSANDRA_TLS_INSECURE_SKIP_VERIFY", "anything posing"}},
+		{"nodes in the clear between them", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "server_encryption_options.internode_encryption", "dc")
+		}, checkClusterTLS, []string{fileStatefulSet, "server_encryption_options.internode_encryption", `"dc"`}},
+		{"keystore factory for JKS", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "server_encryption_options.ssl_context_factory.class_name", "org.apache.cassandra.security.DefaultSslContextFactory")
+		}, checkClusterTLS, []string{fileStatefulSet, "server_encryption_options.ssl_context_factory", "PEMBased"}},
+		{"client certificate from another authority", func(t *testing.T, b *bundle) {
+			b.clientCertificate.Spec.IssuerRef.Name = "letsencrypt"
+		}, checkClusterTLS, []string{fileClientCertificate, "spec.issuerRef", "ca.crt"}},
+		{"client certificate without client auth", func(t *testing.T, b *bundle) {
+			b.clientCertificate.Spec.Usages = []cmv1.KeyUsage{cmv1.UsageDigitalSignature, cmv1.UsageServerAuth}
+		}, checkClusterTLS, []string{fileClientCertificate, "spec.usages", "client auth"}},
+		{"node certificate only for servers", func(t *testing.T, b *bundle) {
+			b.nodeCertificate.Spec.Usages = []cmv1.KeyUsage{cmv1.UsageDigitalSignature, cmv1.UsageServerAuth}
+		}, checkClusterTLS, []string{fileNodeCertificate, "spec.usages"}},
+		{"TLS settings ignored", func(t *testing.T, b *bundle) {
+			setJVMProperty(t, b, "cassandra.config.allow_system_properties", "false")
+		}, checkClusterTLS, []string{fileStatefulSet, "allow_system_properties", "ignore"}},
+
+		// The certificates and their stand-ins.
+		{"node key Cassandra cannot read", func(t *testing.T, b *bundle) {
+			b.nodeCertificate.Spec.PrivateKey.Encoding = cmv1.PKCS1
+		}, checkCertificates, []string{fileNodeCertificate, "spec.privateKey.encoding", "PKCS8"}},
+		{"CA key replaced at renewal", func(t *testing.T, b *bundle) {
+			b.caCertificate.Spec.PrivateKey.RotationPolicy = cmv1.RotationPolicyAlways
+		}, checkCertificates, []string{fileIssuer, `Certificate "tracker-ca"`, "rotationPolicy", "Never"}},
+		{"CA renewed too late for its leaves", func(t *testing.T, b *bundle) {
+			b.caCertificate.Spec.RenewBefore.Duration = 720 * time.Hour
+		}, checkCertificates, []string{fileIssuer, "spec.renewBefore", "outlive the leaf"}},
+		{"leaf renewed after it expires", func(t *testing.T, b *bundle) {
+			b.clientCertificate.Spec.RenewBefore.Duration = 3000 * time.Hour
+		}, checkCertificates, []string{fileClientCertificate, "spec.renewBefore"}},
+		{"leaf signed by the self-signed Issuer", func(t *testing.T, b *bundle) {
+			b.nodeCertificate.Spec.IssuerRef.Name = "tracker-selfsigned"
+		}, checkCertificates, []string{fileNodeCertificate, "spec.issuerRef", "CA Issuer"}},
+		{"TLS example with a real key", func(t *testing.T, b *bundle) {
+			b.nodeTLSSecret.StringData["tls.key"] = "-----BEGIN PRIVATE KEY-----"
+		}, checkCertificates, []string{fileNodeTLSSecret, "stringData.tls.key", "placeholder"}},
+		{"TLS example short of a key", func(t *testing.T, b *bundle) {
+			delete(b.clientTLSSecret.StringData, "ca.crt")
+		}, checkCertificates, []string{fileClientTLSSecret, "stringData.ca.crt", "missing"}},
+		{"superuser example with a password", func(t *testing.T, b *bundle) {
+			b.superuserSecret.StringData["password"] = "cassandra"
+		}, checkCertificates, []string{fileSuperuserSecret, "stringData.password", "placeholder"}},
+
+		// Authentication.
+		{"nodes without passwords", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "authenticator.class_name", "org.apache.cassandra.auth.AllowAllAuthenticator")
+		}, checkAuth, []string{fileStatefulSet, "authenticator", "PasswordAuthenticator"}},
+		{"function without a role", func(t *testing.T, b *bundle) {
+			dropConfig(b, "CASSANDRA_USERNAME", "CASSANDRA_PASSWORD_FILE")
+		}, checkAuth, []string{fileService, "env[CASSANDRA_USERNAME]", "require a password"}},
+		{"grants not enforced", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "authorizer.class_name", "org.apache.cassandra.auth.AllowAllAuthorizer")
+		}, checkAuth, []string{fileStatefulSet, "authorizer", "CassandraAuthorizer"}},
+		{"password as an environment variable", func(t *testing.T, b *bundle) {
+			dropConfig(b, "CASSANDRA_PASSWORD_FILE")
+			b.secret.StringData["CASSANDRA_PASSWORD"] = "REPLACE-ME"
+			svcContainer(b).Env = append(svcContainer(b).Env, corev1.EnvVar{Name: "CASSANDRA_PASSWORD", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "tracker-cassandra"}, Key: "CASSANDRA_PASSWORD"}}})
+		}, checkAuth, []string{"data.CASSANDRA_PASSWORD_FILE", "env[CASSANDRA_PASSWORD]", "rotation"}},
+		{"role tables on one node", func(t *testing.T, b *bundle) {
+			setJVMProperty(t, b, "cassandra.system_auth.default_rf", "1")
+		}, checkAuth, []string{fileStatefulSet, "cassandra.system_auth.default_rf", "logins"}},
+
+		// The role Job: least privilege.
+		{"role may CREATE", func(t *testing.T, b *bundle) {
+			editJobScript(t, b, "GRANT SELECT ON", "GRANT CREATE ON KEYSPACE $CASSANDRA_KEYSPACE TO \"$(ident \"$CASSANDRA_USERNAME\")\";\nGRANT SELECT ON")
+		}, checkRoleJob, []string{fileRoleJob, `Job "tracker-setup"`, "grants CREATE"}},
+		{"role may do anything", func(t *testing.T, b *bundle) {
+			editJobScript(t, b, "GRANT SELECT ON", "GRANT ALL PERMISSIONS ON")
+		}, checkRoleJob, []string{fileRoleJob, "grants ALL", "no GRANT SELECT"}},
+		{"grant on every keyspace", func(t *testing.T, b *bundle) {
+			editJobScript(t, b, "MODIFY ON KEYSPACE $CASSANDRA_KEYSPACE", "MODIFY ON ALL KEYSPACES")
+		}, checkRoleJob, []string{fileRoleJob, "ALL KEYSPACES", "only KEYSPACE tracking"}},
+		{"role that cannot write", func(t *testing.T, b *bundle) {
+			editJobScript(t, b, "GRANT MODIFY", "-- GRANT MODIFY")
+		}, checkRoleJob, []string{fileRoleJob, "no GRANT MODIFY"}},
+		{"role a superuser", func(t *testing.T, b *bundle) {
+			editJobScript(t, b, "SUPERUSER = false AND LOGIN = true", "SUPERUSER = true AND LOGIN = true")
+		}, checkRoleJob, []string{fileRoleJob, "superuser"}},
+		{"function creates the schema without CREATE", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_SCHEMA_CREATE"] = "true"
+		}, checkRoleJob, []string{fileConfigMap, "data.CASSANDRA_SCHEMA_CREATE", "may not CREATE"}},
+		{"Job grants on a keyspace of its own", func(t *testing.T, b *bundle) {
+			b.roleJob.Spec.Template.Spec.Containers[0].Env[3] = corev1.EnvVar{Name: "CASSANDRA_KEYSPACE", Value: "events"}
+		}, checkRoleJob, []string{fileRoleJob, "env[CASSANDRA_KEYSPACE]", "KEYSPACE events"}},
+		{"Job creates another role", func(t *testing.T, b *bundle) {
+			b.roleJob.Spec.Template.Spec.Containers[0].Env[2] = corev1.EnvVar{Name: "CASSANDRA_USERNAME", Value: "tracker"}
+		}, checkRoleJob, []string{fileRoleJob, "env[CASSANDRA_USERNAME]", "logs in as"}},
+		{"Job gives the role another password", func(t *testing.T, b *bundle) {
+			podVolume(t, &b.roleJob.Spec.Template.Spec, "tracker-password").Secret.Items[0].Key = "CASSANDRA_USERNAME"
+		}, checkRoleJob, []string{fileRoleJob, `key "password" of Secret "tracker-cassandra"`}},
+		{"Job never replaces the replication", func(t *testing.T, b *bundle) {
+			editJobScript(t, b, "'replication_factor': 1}|", "'replication_factor': 3}|")
+		}, checkRoleJob, []string{fileRoleJob, fileSchema, "'replication_factor': 3"}},
+		{"Job without the schema", func(t *testing.T, b *bundle) {
+			podVolume(t, &b.roleJob.Spec.Template.Spec, "schema").ConfigMap.Name = "schema"
+		}, checkRoleJob, []string{fileRoleJob, `ConfigMap "schema"`, "configMapGenerator"}},
+		{"Job with another cqlsh", func(t *testing.T, b *bundle) {
+			b.roleJob.Spec.Template.Spec.Containers[0].Image = "cassandra:4.1"
+		}, checkRoleJob, []string{fileRoleJob, ".image", "cassandra:4.1"}},
+
+		// What the function itself rejects (function.LoadConfig).
+		{"TLS files while TLS is off", func(t *testing.T, b *bundle) {
+			b.configMap.Data["CASSANDRA_TLS"] = "false"
+		}, checkEffectiveConfig, []string{fileService, "rejects", "CASSANDRA_TLS_CA_FILE"}},
+		{"client certificate without its key", func(t *testing.T, b *bundle) {
+			dropConfig(b, "CASSANDRA_TLS_KEY_FILE")
+		}, checkEffectiveConfig, []string{fileService, "rejects", "CASSANDRA_TLS_KEY_FILE"}},
+		{"password and password file", func(t *testing.T, b *bundle) {
+			setServiceEnv(b, "CASSANDRA_PASSWORD", "secret")
+		}, checkEffectiveConfig, []string{fileService, "rejects", "CASSANDRA_PASSWORD_FILE"}},
+		{"password file without a role", func(t *testing.T, b *bundle) {
+			dropConfig(b, "CASSANDRA_USERNAME")
+		}, checkEffectiveConfig, []string{fileService, "rejects", "CASSANDRA_USERNAME"}},
+		{"password never mounted", func(t *testing.T, b *bundle) {
+			c := svcContainer(b)
+			c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "cassandra-password" })
+			b.service.Spec.Template.Spec.Volumes = slices.DeleteFunc(b.service.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "cassandra-password" })
+		}, checkServiceEnv, []string{fileSecret, "stringData.password", "not used"}},
+		{"func.yaml mounts a Secret elsewhere", func(t *testing.T, b *bundle) {
+			b.funcYAML.Run.Volumes[0].Path = ptr("/etc/tls")
+		}, checkFuncYAML, []string{fileFunc, "run.volumes", "same paths"}},
+		{"kustomization applies a TLS Secret example", func(t *testing.T, b *bundle) {
+			b.cassandraTLSKustomize.Resources = append(b.cassandraTLSKustomize.Resources, "secret.example.yaml")
+		}, checkKustomizations, []string{fileCassandraTLSKustomize, "resources", "*.example.yaml"}},
+		{"kustomization generates another ConfigMap", func(t *testing.T, b *bundle) {
+			b.cassandraKustomize.ConfigMapGenerator[0].Files = append(b.cassandraKustomize.ConfigMapGenerator[0].Files, "cassandra.yaml")
+		}, checkKustomizations, []string{fileCassandraKustomize, "configMapGenerator[0]", "schema.cql"}},
+		{"certificate Secret without labels", func(t *testing.T, b *bundle) {
+			b.nodeCertificate.Spec.SecretTemplate = nil
+		}, checkLabels, []string{fileNodeCertificate, "spec.secretTemplate.labels"}},
+		{"readiness by a name Python refuses", func(t *testing.T, b *bundle) {
+			cassandraContainer(b).ReadinessProbe.Exec.Command[5] = "cassandra-0.cassandra"
+		}, checkStatefulSet, []string{fileStatefulSet, "readinessProbe", "cassandra-0.cassandra"}},
 
 		// The PodMonitor.
 		{"PodMonitor selects another Service", func(t *testing.T, b *bundle) {
@@ -749,6 +1012,10 @@ func TestStrictDecodingRejects(t *testing.T) {
 			kube("monitoring.coreos.com/v1", "PodMonitor", new(monitoringv1.PodMonitor)), []string{filePodMonitor, "podMetricEndpoints"}},
 		{"PrometheusRule field at the wrong level", filePrometheusRule, "          for: 5m\n", "          for: 5m\n          severity: critical\n",
 			kube("monitoring.coreos.com/v1", "PrometheusRule", new(monitoringv1.PrometheusRule)), []string{filePrometheusRule, "severity"}},
+		{"misspelled Certificate field", fileNodeCertificate, "renewBefore:", "renewBfore:",
+			kube("cert-manager.io/v1", "Certificate", new(cmv1.Certificate)), []string{fileNodeCertificate, "renewBfore"}},
+		{"Job field at the wrong level", fileRoleJob, "  backoffLimit: 3", "  backoffLimit: 3\n  restartPolicy: Never",
+			kube("batch/v1", "Job", new(batchv1.Job)), []string{fileRoleJob, "restartPolicy"}},
 		{"promtool test field promtool does not read", fileAlertTests, "evaluation_interval: 30s", "evaluation_interval: 30s\nevaluation_intervall: 1m",
 			func(file string, data []byte) error { return decodePlainBytes(file, data, new(promtoolTests)) }, []string{fileAlertTests, "evaluation_intervall"}},
 	}
