@@ -130,6 +130,51 @@ tracker_password="$tls_dir/tracker.password"
 setup_done="$tls_dir/setup.done"
 probe_err="$local_dir/cqlping.err"
 
+# Files removed when the script ends, however it ends: temporary files that
+# hold passwords or half-made keys (remove_on_exit), and the key and
+# certificate that install_pair is moving into place. The traps that do it
+# are the script's only ones; register files here rather than add a trap.
+cleanup_files=()
+pair_files=()
+traps_set=false
+
+# cleanup removes the registered files, and the pair being installed
+# unless both of its files made it: a start finds both or neither.
+cleanup() {
+	local f
+	if ((${#cleanup_files[@]} > 0)); then
+		rm -f -- "${cleanup_files[@]}"
+	fi
+	if ((${#pair_files[@]} > 0)); then
+		for f in "${pair_files[@]}"; do
+			if [[ ! -e "$f" ]]; then
+				rm -f -- "${pair_files[@]}"
+				break
+			fi
+		done
+	fi
+}
+
+# on_signal cleans up, then dies of signal $1 as if it were not trapped,
+# so that whoever ran the script sees the interrupt.
+on_signal() {
+	trap - "$1" EXIT
+	cleanup
+	kill -s "$1" "$$"
+}
+
+# remove_on_exit registers files for cleanup, setting the traps the first
+# time. It must run in the main shell, not in a ( ) or $( ) subshell.
+remove_on_exit() {
+	cleanup_files+=("$@")
+	if ! $traps_set; then
+		trap cleanup EXIT
+		trap 'on_signal INT' INT
+		trap 'on_signal TERM' TERM
+		traps_set=true
+	fi
+}
+
 # First entry of CASSANDRA_HOSTS (comma or space separated), port 9042 if absent.
 # (The function reads the list the same way.)
 hosts="${CASSANDRA_HOSTS:-}"
@@ -325,21 +370,35 @@ role_manager: CassandraRoleManager
 EOF
 }
 
-# new_key writes a new unencrypted PKCS#8 PEM private key, readable by its
-# owner only: ECDSA P-256, which Cassandra's PEMReader (RSA, DSA or EC in
-# PKCS#8) and Go's crypto/tls both take, and which is quick to make.
+# new_key writes a new unencrypted PKCS#8 PEM private key to temporary
+# file $1 (removed when the script ends, see install_pair), readable by
+# its owner only: ECDSA P-256, which Cassandra's PEMReader (RSA, DSA or EC
+# in PKCS#8) and Go's crypto/tls both take, and which is quick to make.
 new_key() {
+	remove_on_exit "$1"
+	rm -f "$1"
 	(
 		umask 077
 		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
 	) || die "openssl could not make a key in $1"
 }
 
-# issue_cert signs a certificate for key $2 into $1 with the CA of tls_dir,
-# valid for a year: subject CN $3, extendedKeyUsage $4 (serverAuth or
-# clientAuth), and subjectAltName $5 when given.
+# install_pair moves the finished key $1.tmp and certificate $2.tmp to $1
+# and $2. Should the script end between the two moves, cleanup removes the
+# key again: a start never finds only one of them.
+install_pair() {
+	pair_files=("$1" "$2")
+	mv -f "$1.tmp" "$1"
+	mv -f "$2.tmp" "$2"
+	pair_files=()
+}
+
+# issue_cert signs a certificate for key $2 into temporary file $1 with
+# the CA of tls_dir, valid for a year: subject CN $3, extendedKeyUsage $4
+# (serverAuth or clientAuth), and subjectAltName $5 when given.
 issue_cert() {
 	local out="$1" key="$2" cn="$3" eku="$4" san="${5:-}"
+	remove_on_exit "$out" "$tls_dir/openssl.err"
 	local -a ext=(
 		'[leaf]'
 		'basicConstraints = critical, CA:FALSE'
@@ -354,18 +413,15 @@ issue_cert() {
 	openssl req -new -key "$key" -subj "/CN=$cn" -config <(printf '%s\n' '[req]' 'distinguished_name = dn' '[dn]') 2>/dev/null |
 		openssl x509 -req -CA "$tls_dir/ca.pem" -CAkey "$tls_dir/ca-key.pem" \
 			-set_serial "0x$(openssl rand -hex 16)" -days 365 -sha256 \
-			-extfile <(printf '%s\n' "${ext[@]}") -extensions leaf -out "$out" 2>"$tls_dir/openssl.err" || {
-		local err
-		err="$(cat "$tls_dir/openssl.err")"
-		# Both files were missing: leave neither, so the next start retries.
-		rm -f "$out" "$key" "$tls_dir/openssl.err"
-		die "openssl could not issue $out: $err"
-	}
+			-extfile <(printf '%s\n' "${ext[@]}") -extensions leaf -out "$out" 2>"$tls_dir/openssl.err" ||
+		die "openssl could not issue $out: $(<"$tls_dir/openssl.err")"
 	rm -f "$tls_dir/openssl.err"
 }
 
 # ensure_certs makes the CA, the node's and the client's certificates and
-# keys in tls_dir, each pair only when both of its files are missing.
+# keys in tls_dir, each pair only when both of its files are missing. Each
+# pair is made under temporary names and moved into place when complete,
+# so an interrupted or failed start leaves neither file of it.
 ensure_certs() {
 	local san="${CASSANDRA_TLS_SERVER_SAN:-IP:127.0.0.1,DNS:localhost}" name
 	need openssl "TLS mode makes its certificates and passwords with openssl; install it (Debian: apt-get install openssl)"
@@ -374,18 +430,16 @@ ensure_certs() {
 	if [[ ! -f "$tls_dir/ca.pem" ]]; then
 		[[ ! -f "$tls_dir/ca-key.pem" ]] || die "$tls_dir has ca-key.pem but no ca.pem; add its certificate or remove it"
 		echo "Making a CA in $tls_dir/ca.pem"
-		new_key "$tls_dir/ca-key.pem"
-		openssl req -x509 -new -key "$tls_dir/ca-key.pem" -subj "/CN=tracker local CA" -days 365 -sha256 \
+		new_key "$tls_dir/ca-key.pem.tmp"
+		remove_on_exit "$tls_dir/ca.pem.tmp" "$tls_dir/openssl.err"
+		openssl req -x509 -new -key "$tls_dir/ca-key.pem.tmp" -subj "/CN=tracker local CA" -days 365 -sha256 \
 			-config <(printf '%s\n' '[req]' 'distinguished_name = dn' 'x509_extensions = ca' '[dn]' '[ca]' \
 				'basicConstraints = critical, CA:TRUE' 'keyUsage = critical, keyCertSign, cRLSign' \
 				'subjectKeyIdentifier = hash') \
-			-out "$tls_dir/ca.pem" 2>"$tls_dir/openssl.err" || {
-			local err
-			err="$(cat "$tls_dir/openssl.err")"
-			rm -f "$tls_dir/ca.pem" "$tls_dir/ca-key.pem" "$tls_dir/openssl.err"
-			die "openssl could not make the CA: $err"
-		}
+			-out "$tls_dir/ca.pem.tmp" 2>"$tls_dir/openssl.err" ||
+			die "openssl could not make the CA: $(<"$tls_dir/openssl.err")"
 		rm -f "$tls_dir/openssl.err"
+		install_pair "$tls_dir/ca-key.pem" "$tls_dir/ca.pem"
 	fi
 	for name in node client; do
 		if [[ -f "$tls_dir/$name.pem" && -f "$tls_dir/$name-key.pem" ]]; then
@@ -395,14 +449,15 @@ ensure_certs() {
 			die "$tls_dir has only one of $name.pem and $name-key.pem; add the other or remove it"
 		[[ -f "$tls_dir/ca-key.pem" ]] ||
 			die "$tls_dir has no $name.pem, and no ca-key.pem to sign one with; add $name.pem and $name-key.pem, or ca-key.pem"
-		new_key "$tls_dir/$name-key.pem"
+		new_key "$tls_dir/$name-key.pem.tmp"
 		if [[ "$name" == node ]]; then
 			echo "Making the node's certificate $tls_dir/node.pem for $san"
-			issue_cert "$tls_dir/node.pem" "$tls_dir/node-key.pem" "tracker local Cassandra" serverAuth "$san"
+			issue_cert "$tls_dir/node.pem.tmp" "$tls_dir/node-key.pem.tmp" "tracker local Cassandra" serverAuth "$san"
 		else
 			echo "Making a client certificate $tls_dir/client.pem for CN tracker"
-			issue_cert "$tls_dir/client.pem" "$tls_dir/client-key.pem" tracker clientAuth
+			issue_cert "$tls_dir/client.pem.tmp" "$tls_dir/client-key.pem.tmp" tracker clientAuth
 		fi
+		install_pair "$tls_dir/$name-key.pem" "$tls_dir/$name.pem"
 	done
 }
 
@@ -434,11 +489,17 @@ stop_pid() {
 
 # take_start_lock holds local_dir's start lock on fd 9 until the script
 # exits; it fails when there is no flock (macOS), and dies after
-# start_timeout.
+# start_timeout. Once taken it is kept: a second call returns at once,
+# since opening fd 9 again would drop the lock and let another start in.
+start_locked=false
 take_start_lock() {
+	if $start_locked; then
+		return 0
+	fi
 	command -v flock >/dev/null 2>&1 || return 1
 	exec 9>"$local_dir/.start.lock"
 	flock -w "$start_timeout" 9 || die "another local.sh start held the lock for ${start_timeout}s"
+	start_locked=true
 }
 
 cmd_start() {
@@ -595,7 +656,6 @@ run_cql() {
 				-exec "$file" "$cql_addr" 2>"$probe_err" && return 0
 		fi
 		if ((SECONDS >= deadline)); then
-			rm -f "$tls_dir/setup.cql"
 			die "setting up the TLS node failed: $(cat "$probe_err")"
 		fi
 		sleep 1
@@ -607,9 +667,13 @@ run_cql() {
 # kept in tracker_password that may only read and write the tables of
 # keyspace tracking, and replaces the default superuser password with a
 # random one kept in super_password. Each step may run again after an
-# interrupted start.
+# interrupted start. It runs under the start lock: the one cmd_start took,
+# or, when cmd_start reused a node without taking it, taken here.
 tls_setup() {
 	local began=$SECONDS cql="$tls_dir/setup.cql" super=default
+	# Every file made from here on may hold a password: private from the
+	# moment it exists, not after a chmod.
+	umask 077
 	[[ -f "$setup_done" ]] && return 0
 	take_start_lock || true
 	[[ -f "$setup_done" ]] && return 0
@@ -618,15 +682,18 @@ tls_setup() {
 		super="$super_password"
 	fi
 	run_cql "$super" "$here/schema.cql"
-	# The statements hold passwords: a file only its owner reads, removed
-	# after use; the passwords are hex, safe inside CQL quotes.
+	# The statements hold passwords: a file only its owner reads (a
+	# leftover of another umask is removed first), removed after use or
+	# when the script ends; the passwords are hex, safe inside CQL quotes.
+	remove_on_exit "$cql"
+	rm -f "$cql"
 	if [[ ! -s "$tracker_password" ]]; then
-		(umask 077 && openssl rand -hex 24 >"$tracker_password")
+		openssl rand -hex 24 >"$tracker_password"
 	fi
-	(umask 077 && printf '%s\n' \
+	printf '%s\n' \
 		"CREATE ROLE IF NOT EXISTS tracker WITH LOGIN = true AND PASSWORD = '$(<"$tracker_password")';" \
 		"GRANT SELECT ON KEYSPACE tracking TO tracker;" \
-		"GRANT MODIFY ON KEYSPACE tracking TO tracker;" >"$cql")
+		"GRANT MODIFY ON KEYSPACE tracking TO tracker;" >"$cql"
 	run_cql "$super" "$cql"
 	# A role tracker made before with another password (tracker.password
 	# removed) gets the file's. Only then: Cassandra 5.0 refuses a second
@@ -639,7 +706,7 @@ tls_setup() {
 	# is needed. A start interrupted between the change and the mv finds
 	# the new password in the .new file.
 	if [[ "$super" == default ]]; then
-		(umask 077 && openssl rand -hex 24 >"$super_password.new")
+		openssl rand -hex 24 >"$super_password.new"
 		printf "ALTER ROLE cassandra WITH PASSWORD = '%s';\n" "$(<"$super_password.new")" >"$cql"
 		run_cql default "$cql"
 		mv "$super_password.new" "$super_password"

@@ -235,10 +235,12 @@ func TestCredentialVariablesGoTogether(t *testing.T) {
 		{map[string]string{"CASSANDRA_USERNAME": "tracker", "CASSANDRA_PASSWORD": "p", "CASSANDRA_PASSWORD_FILE": "/p"}, "set together with CASSANDRA_PASSWORD"},
 		{map[string]string{"CASSANDRA_PASSWORD_FILE": "/p"}, "CASSANDRA_USERNAME: empty while a password is set"},
 	} {
-		_, _, err := LoadConfig(LookupIn(c.env))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: got %v, want an error with %q", c.env, err, c.want)
-		}
+		t.Run(c.want, func(t *testing.T) {
+			_, _, err := LoadConfig(LookupIn(c.env))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%v: got %v, want an error with %q", c.env, err, c.want)
+			}
+		})
 	}
 	cfg, _, err := LoadConfig(LookupIn(map[string]string{"CASSANDRA_TLS": "true", "CASSANDRA_TLS_CA_FILE": "/ca.crt",
 		"CASSANDRA_TLS_CERT_FILE": "/tls.crt", "CASSANDRA_TLS_KEY_FILE": "/tls.key", "CASSANDRA_TLS_SERVER_NAME": "cassandra",

@@ -11,6 +11,7 @@ package function
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,8 +75,12 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 			"issuer", clientCert.Issuer.String(), "not_after", clientCert.NotAfter.UTC()))
 	}
 	log.Info("configuration", attrs...)
-	if cfg.CassandraTLSInsecureSkipVerify {
-		log.Warn("CASSANDRA_TLS_INSECURE_SKIP_VERIFY is true: the nodes' certificates are not checked, so whoever sits between the function and Cassandra can read and change the events")
+	password := cfg.CassandraPassword != "" || cfg.CassandraPasswordFile != ""
+	switch {
+	case cfg.CassandraTLSInsecureSkipVerify:
+		log.Warn("CASSANDRA_TLS_INSECURE_SKIP_VERIFY is true: the nodes' certificates are not checked, so whoever sits between the function and Cassandra can read and change the events, and gets the password if one is set")
+	case password && !cfg.CassandraTLS:
+		log.Warn("a password is set without CASSANDRA_TLS: it crosses the network in clear text, with every event")
 	}
 
 	h := newHandler(cfg, &f.store)
@@ -107,13 +112,13 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 	f.cancel, f.done, f.tel = cancel, done, tel
 	f.mu.Unlock()
 
-	// One connection log for every store Open makes, so that a failure
-	// that lasts is one line, however many attempts it takes.
-	obs := connectLogging{Observer: tel.Observer(), log: store.NewConnectLog(log, cfg.Store())}
+	// One for every store Open makes, so that a failure that lasts is one
+	// line, however many attempts it takes.
+	logs := store.NewLogs(log, cfg.Store())
 	api := tel.Handler(h.routes())
 	f.handler.Store(&api)
 	return connectLoop(ctx, log, func(ctx context.Context) error {
-		s, err := store.Open(ctx, cfg.Store(), log, obs)
+		s, err := store.Open(ctx, cfg.Store(), logs, tel.Observer())
 		if err == nil {
 			f.store.set(s)
 		}
@@ -123,9 +128,9 @@ func (f *Function) Start(_ context.Context, env map[string]string) error {
 
 // connectLoop calls connect until it succeeds or ctx ends, waiting longer
 // after each failure, up to a few seconds. It logs a failure when its
-// text differs from the last one's, not at every attempt; a connection
-// that fails (TLS, credentials, a node away) the store has logged with its
-// cause already, so that one goes to debug.
+// text differs from the last one's, not at every attempt; one of
+// connecting (store.ErrConnect: TLS, credentials, a node away) the store
+// has logged with its cause already, so that one goes to debug.
 func connectLoop(ctx context.Context, log *slog.Logger, connect func(context.Context) error) error {
 	const first, most = 100 * time.Millisecond, 5 * time.Second
 	wait := first
@@ -141,7 +146,7 @@ func connectLoop(ctx context.Context, log *slog.Logger, connect func(context.Con
 			return nil
 		}
 		level := slog.LevelWarn
-		if err.Error() == last || store.ConnectFailure(err) != "error" {
+		if err.Error() == last || errors.Is(err, store.ErrConnect) {
 			level = slog.LevelDebug
 		}
 		last = err.Error()
@@ -248,16 +253,4 @@ func newLogger(cfg Config, out io.Writer) (*slog.Logger, slog.Level) {
 		return slog.New(slog.NewTextHandler(out, opts)), level
 	}
 	return slog.New(slog.NewJSONHandler(out, opts)), level
-}
-
-// connectLogging is the store's observer that also logs why connections
-// fail (store.ConnectLog).
-type connectLogging struct {
-	store.Observer
-	log *store.ConnectLog
-}
-
-func (c connectLogging) Connect(host string, err error) {
-	c.Observer.Connect(host, err)
-	c.log.Connect(host, err)
 }

@@ -19,7 +19,8 @@
 // name: -server-name, else the host it dials. -cert and -key present a
 // client certificate, for nodes that require one. -username and
 // -password-file log in with Cassandra's PasswordAuthenticator; the
-// password is read from the file (one line) and never printed.
+// password is the whole file without its trailing CR and LF characters,
+// read as the function's store reads it, and is never printed.
 //
 // With -exec FILE it runs each ';'-separated CQL statement of the file in
 // order instead of the query above, skipping '--' comment lines and blank
@@ -181,14 +182,16 @@ func tlsConfig(addr string, o options) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// readPassword returns the first line of file, which must not be empty.
+// readPassword returns the content of file without its trailing '\r' and
+// '\n' characters, which must leave something: exactly what the function's
+// store (function/store ReadPassword) logs in with, so that a file this
+// probe accepts works for the function too.
 func readPassword(file string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("-password-file: %w", err)
 	}
-	password, _, _ := strings.Cut(string(b), "\n")
-	password = strings.TrimSuffix(password, "\r")
+	password := strings.TrimRight(string(b), "\r\n")
 	if password == "" {
 		return "", fmt.Errorf("-password-file: %s is empty", file)
 	}

@@ -15,7 +15,7 @@ import (
 
 // ConnectCauses are the causes ConnectFailure names.
 var ConnectCauses = []string{
-	"unknown_authority", "name_mismatch", "server_certificate_invalid", "client_certificate_refused",
+	"unknown_authority", "name_mismatch", "server_certificate_invalid", "client_certificate_refused", "handshake_failed",
 	"client_certificate_unreadable", "ca_unreadable", "not_tls", "closed", "auth_failed",
 	"authenticator_refused", "password_required", "password_unreadable", "refused", "timeout", "error",
 }
@@ -40,10 +40,13 @@ func ConnectFailure(err error) string {
 		return "name_mismatch"
 	case errors.As(err, &invalid) || strings.Contains(msg, "x509: certificate has expired or is not yet valid"):
 		return "server_certificate_invalid"
-	case strings.Contains(msg, "remote error: tls:"):
-		// The node aborted the handshake: it refused the client
-		// certificate (missing, expired, of an unknown authority).
+	case certificateAlert(msg):
+		// The node aborted the handshake over the client certificate:
+		// missing, expired, of an authority it does not trust.
 		return "client_certificate_refused"
+	case strings.Contains(msg, "remote error: tls:"):
+		// Aborted for another reason: no common version or cipher.
+		return "handshake_failed"
 	case errors.Is(err, errClientCertificate) || strings.Contains(msg, "client certificate "):
 		return "client_certificate_unreadable"
 	case errors.Is(err, errCAFile) || strings.Contains(msg, "CA file "):
@@ -61,12 +64,29 @@ func ConnectFailure(err error) string {
 		return "password_required"
 	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(msg, "connection refused"):
 		return "refused"
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err) || strings.Contains(msg, "i/o timeout"):
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err) || strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "within timeout"):
 		return "timeout"
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset"):
 		return "closed"
 	}
 	return "error"
+}
+
+// certificateAlerts are the TLS alerts a node sends when it refuses the
+// client's certificate, as Go's crypto/tls words them (alert.go).
+var certificateAlerts = []string{"bad certificate", "certificate required", "unknown certificate authority",
+	"expired certificate", "revoked certificate", "unsupported certificate", "unknown certificate", "access denied"}
+
+func certificateAlert(msg string) bool {
+	if !strings.Contains(msg, "remote error: tls:") {
+		return false
+	}
+	for _, a := range certificateAlerts {
+		if strings.Contains(msg, "remote error: tls: "+a) {
+			return true
+		}
+	}
+	return false
 }
 
 func isTimeout(err error) bool {
@@ -83,7 +103,9 @@ func describe(cause, user string, tlsOn bool) string {
 	case "name_mismatch":
 		return "the server name does not match the node's certificate: set the TLS server name to a name the certificate carries"
 	case "server_certificate_invalid":
-		return "the node's certificate has expired or is not valid yet"
+		return "the node's certificate is not valid: expired or not yet valid, or not for a server (the error says which)"
+	case "handshake_failed":
+		return "the node ended the TLS handshake: no TLS version or cipher in common, or an error of its own"
 	case "client_certificate_refused":
 		return "the node refused the client certificate: none was sent, or it is expired or not signed by an authority the node trusts"
 	case "client_certificate_unreadable":

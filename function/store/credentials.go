@@ -105,43 +105,75 @@ func ReadKeyPair(certFile, keyFile string, now time.Time) (tls.Certificate, *x50
 	switch {
 	case now.After(leaf.NotAfter):
 		return tls.Certificate{}, nil, fmt.Errorf("the certificate of %q expired at %s", leaf.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
-	case now.Before(leaf.NotBefore):
+	case now.Add(clockSkew).Before(leaf.NotBefore):
 		return tls.Certificate{}, nil, fmt.Errorf("the certificate of %q is not valid before %s", leaf.Subject, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return pair, leaf, nil
 }
+
+// clockSkew is how far ahead of this machine's clock a certificate's
+// start may be: a renewal just issued elsewhere may start a moment later
+// than here.
+const clockSkew = 5 * time.Minute
 
 // fileCache keeps what was read of a file until the file changes: the
 // same size, modification time and inode read as the same content, so
 // each connection costs a stat, not a parse.
 type fileCache[T any] struct {
 	mu    sync.Mutex
-	stamp string // "size mtime" of the files last read
+	stamp string // of the files last read
 	value T
 }
 
+// renewalGap is how long get waits before it reads files again that did
+// not serve: a certificate renewed in place may be new while its key is
+// still being written.
+const renewalGap = 100 * time.Millisecond
+
 func (c *fileCache[T]) get(read func() (T, error), paths ...string) (T, error) {
+	var zero T
+	for attempt := 0; ; attempt++ {
+		stamp, err := stampOf(paths)
+		if err != nil {
+			return zero, err
+		}
+		c.mu.Lock()
+		if stamp == c.stamp {
+			v := c.value
+			c.mu.Unlock()
+			return v, nil
+		}
+		c.mu.Unlock()
+		v, err := read()
+		after, _ := stampOf(paths)
+		switch {
+		case err == nil && after == stamp:
+			c.mu.Lock()
+			c.stamp, c.value = stamp, v
+			c.mu.Unlock()
+			return v, nil
+		case attempt == 0:
+			// Changed while being read, or not valid yet: once more.
+			time.Sleep(renewalGap)
+			continue
+		case err != nil:
+			return zero, err
+		}
+		return v, nil // still changing: good for this connection, not kept
+	}
+}
+
+// stampOf is what tells the files' contents apart without reading them.
+func stampOf(paths []string) (string, error) {
 	stamp := ""
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
-			var zero T
-			return zero, err
+			return "", err
 		}
 		stamp += fmt.Sprintf("%d %d %d;", fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if stamp == c.stamp {
-		return c.value, nil
-	}
-	v, err := read()
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	c.stamp, c.value = stamp, v
-	return v, nil
+	return stamp, nil
 }
 
 // inode tells a file replaced by another apart even when size and time
@@ -175,7 +207,12 @@ func (c *credentials) DialHost(ctx context.Context, host *gocql.HostInfo) (*gocq
 	if err != nil {
 		return nil, err
 	}
-	d := net.Dialer{Timeout: c.timeout, KeepAlive: 15 * time.Second}
+	// One bound for the TCP connection and the handshake both: a node
+	// (or whatever listens at its address) that accepts and never answers
+	// must not hold the connect loop.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var d net.Dialer // Go's default keep-alive, as the driver's own dialer has
 	conn, err := d.DialContext(ctx, "tcp", host.ConnectAddressAndPort())
 	if err != nil {
 		return nil, err

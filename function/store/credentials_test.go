@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +198,9 @@ func TestConnectFailure(t *testing.T) {
 		{x509.CertificateInvalidError{Cert: ca.cert, Reason: x509.Expired}, "server_certificate_invalid"},
 		{errors.New("remote error: tls: certificate required"), "client_certificate_refused"},
 		{errors.New("remote error: tls: bad certificate"), "client_certificate_refused"},
+		{errors.New("remote error: tls: expired certificate"), "client_certificate_refused"},
+		{errors.New("remote error: tls: protocol version not supported"), "handshake_failed"},
+		{errors.New("remote error: tls: handshake failure"), "handshake_failed"},
 		{fmt.Errorf("%w /x/tls.crt: expired", errClientCertificate), "client_certificate_unreadable"},
 		{fmt.Errorf("%w /x/ca.crt: no PEM certificate in it", errCAFile), "ca_unreadable"},
 		{tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "not_tls"},
@@ -205,14 +210,190 @@ func TestConnectFailure(t *testing.T) {
 		{fmt.Errorf("%w /x/password: the file is empty", errPasswordFile), "password_unreadable"},
 		{errors.New("dial tcp 127.0.0.1:9042: connect: connection refused"), "refused"},
 		{errors.New("dial tcp 10.0.0.1:9042: i/o timeout"), "timeout"},
+		{errors.New("gocql: no response to connection startup within timeout"), "timeout"},
 		{errors.New("unable to connect to initial hosts: EOF"), "closed"},
 		{errors.New("something else"), "error"},
+		// Errors of a store that connected: not to be taken for one of
+		// connecting (Open marks those with ErrConnect).
+		{errors.New("read table ks.events_by_id: Keyspace ks does not exist"), "error"},
 	} {
-		if got := ConnectFailure(c.err); got != c.want {
-			t.Errorf("ConnectFailure(%v): got %q, want %q", c.err, got, c.want)
+		t.Run(c.err.Error(), func(t *testing.T) {
+			if got := ConnectFailure(c.err); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+			if !slices.Contains(ConnectCauses, c.want) {
+				t.Errorf("%q is not in ConnectCauses", c.want)
+			}
+		})
+	}
+}
+
+// tlsListener serves TLS handshakes on loopback with a certificate for
+// names from ca, at most maxVersion; the handshake's error reaches the
+// dialler.
+func tlsListener(t *testing.T, ca *testCA, dnsOnly bool, maxVersion uint16) *gocql.HostInfo {
+	t.Helper()
+	now := time.Now()
+	certPEM, keyPEM := ca.issue(t, "node", now.Add(-time.Minute), now.Add(time.Hour))
+	if dnsOnly {
+		certPEM, keyPEM = ca.issueNames(t, "node", []string{"cassandra.test"})
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, MaxVersion: maxVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_ = conn.(*tls.Conn).Handshake()
+			}()
 		}
-		if !strings.Contains(strings.Join(ConnectCauses, " "), c.want) {
-			t.Errorf("%q is not in ConnectCauses", c.want)
+	}()
+	return hostOf(t, l.Addr())
+}
+
+func hostOf(t *testing.T, addr net.Addr) *gocql.HostInfo {
+	t.Helper()
+	a := addr.(*net.TCPAddr)
+	h, err := gocql.NewHostInfoFromAddrPort(a.IP, a.Port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// issueNames is issue for a server certificate that carries only names.
+func (ca *testCA) issueNames(t *testing.T, cn string, names []string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Minute),
+		NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, DNSNames: names}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+// TestDialHostVerifies dials real TLS listeners: the node's certificate is
+// checked by the address dialled unless a server name is set, against the
+// CA file; TLS 1.1 is refused; a listener that never answers the
+// handshake costs the connect timeout, no more.
+func TestDialHostVerifies(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "node CA")
+	caFile := write(t, filepath.Join(t.TempDir(), "ca.pem"), ca.pem)
+	dial := func(h *gocql.HostInfo, cfg TLSConfig) error {
+		c := &credentials{tls: &cfg, timeout: 2 * time.Second}
+		dh, err := c.DialHost(context.Background(), h)
+		if err == nil {
+			dh.Conn.Close()
+		}
+		return err
+	}
+	byIP := tlsListener(t, ca, false, 0)
+	byName := tlsListener(t, ca, true, 0)
+	old := tlsListener(t, ca, false, tls.VersionTLS11)
+	for _, c := range []struct {
+		name string
+		host *gocql.HostInfo
+		cfg  TLSConfig
+		want string // the cause, or "" for a connection
+	}{
+		{"the address dialled is in the certificate", byIP, TLSConfig{CAFile: caFile}, ""},
+		{"the system's roots do not hold the CA", byIP, TLSConfig{}, "unknown_authority"},
+		{"the certificate names only cassandra.test", byName, TLSConfig{CAFile: caFile}, "name_mismatch"},
+		{"the server name is set to it", byName, TLSConfig{CAFile: caFile, ServerName: "cassandra.test"}, ""},
+		{"a wrong server name", byIP, TLSConfig{CAFile: caFile, ServerName: "elsewhere.test"}, "name_mismatch"},
+		{"verification skipped", byName, TLSConfig{InsecureSkipVerify: true}, ""},
+		{"TLS 1.1 only", old, TLSConfig{CAFile: caFile}, "handshake_failed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := dial(c.host, c.cfg)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("got %v, want a connection", err)
+			case c.want != "" && err == nil:
+				t.Fatalf("connected; want %s", c.want)
+			case c.want != "" && ConnectFailure(err) != c.want:
+				t.Errorf("cause of %v: got %s, want %s", err, ConnectFailure(err), c.want)
+			}
+		})
+	}
+
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	started := time.Now()
+	if err := dial(hostOf(t, silent.Addr()), TLSConfig{CAFile: caFile}); err == nil || ConnectFailure(err) != "timeout" {
+		t.Errorf("a listener that never answers: got %v, want a timeout", err)
+	}
+	if took := time.Since(started); took > 5*time.Second {
+		t.Errorf("a listener that never answers held the dial %s; want about the 2s connect timeout", took)
+	}
+}
+
+// TestSecretVolumeSwap renews a password the way the kubelet updates a
+// Secret volume: new files in a new directory, then the ..data link
+// swapped at once. The new file has the same size and time as the old
+// one; its inode tells it apart.
+func TestSecretVolumeSwap(t *testing.T) {
+	t.Parallel()
+	vol := t.TempDir()
+	stamp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	version := func(name, password string) {
+		d := filepath.Join(vol, name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		f := write(t, filepath.Join(d, "password"), []byte(password))
+		if err := os.Chtimes(f, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(vol, "..data_tmp")
+		if err := os.Symlink(name, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(vol, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..v1", "password-1")
+	if err := os.Symlink(filepath.Join("..data", "password"), filepath.Join(vol, "password")); err != nil {
+		t.Fatal(err)
+	}
+	c := &credentials{passFile: filepath.Join(vol, "password")}
+	auth := authenticator{user: "tracker", c: c}
+	for _, want := range []string{"password-1", "password-2"} {
+		if want == "password-2" {
+			version("..v2", "password-2")
+		}
+		resp, _, err := auth.Challenge([]byte(passwordAuthenticators[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(resp[len("\x00tracker\x00"):]); got != want {
+			t.Errorf("password: got %q, want %q", got, want)
 		}
 	}
 }

@@ -3,9 +3,7 @@ package store
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -84,17 +82,18 @@ type statementInfo struct {
 // into Observer calls, naming each statement's table and operation.
 type driverObserver struct {
 	obs      Observer
+	logs     *Logs
 	keyspace string
 	known    map[string]statementInfo
 }
 
-func newDriverObserver(obs Observer, keyspace string, stmts *statements) *driverObserver {
+func newDriverObserver(obs Observer, logs *Logs, keyspace string, stmts *statements) *driverObserver {
 	known := map[string]statementInfo{stmts.claim: {tables[byID].name, "claim"}}
 	for i, t := range tables {
 		known[stmts.inserts[i]] = statementInfo{t.name, "insert"}
 		known[stmts.probes[i]] = statementInfo{t.name, "probe"}
 	}
-	return &driverObserver{obs: obs, keyspace: keyspace, known: known}
+	return &driverObserver{obs: obs, logs: logs, keyspace: keyspace, known: known}
 }
 
 // ObserveQuery implements gocql.QueryObserver.
@@ -135,44 +134,7 @@ func (d *driverObserver) ObserveConnect(c gocql.ObservedConnect) {
 		host = c.Host.ConnectAddressAndPort()
 	}
 	d.obs.Connect(host, c.Err)
-}
-
-// ConnectLog logs why connections to Cassandra fail: one line when the
-// cause changes, not one per attempt (the driver and the connect loop
-// retry every few seconds), and one when they succeed again. It outlives
-// the stores that Open makes, so that the attempts of each count alike;
-// Observer.Connect is where to call it from.
-type ConnectLog struct {
-	log   *slog.Logger
-	user  string
-	tlsOn bool
-
-	mu   sync.Mutex
-	last string // the cause of the last failed connection; "" after a success
-}
-
-// NewConnectLog returns the connection log of a store configured by cfg.
-func NewConnectLog(log *slog.Logger, cfg Config) *ConnectLog {
-	return &ConnectLog{log: log, user: cfg.Username, tlsOn: cfg.TLS != nil}
-}
-
-// Connect records one attempt to connect to host.
-func (l *ConnectLog) Connect(host string, err error) {
-	cause := ""
-	if err != nil {
-		cause = ConnectFailure(err)
-	}
-	l.mu.Lock()
-	last := l.last
-	l.last = cause
-	l.mu.Unlock()
-	switch {
-	case cause == last:
-	case cause != "":
-		l.log.Warn("cannot connect to Cassandra: "+describe(cause, l.user, l.tlsOn), "node", host, "cause", cause, "error", err.Error())
-	default:
-		l.log.Info("connected to Cassandra again", "node", host, "after", last)
-	}
+	d.logs.connect(host, c.Err)
 }
 
 // consistencyNames are the levels' names in lower case, as OpenTelemetry's

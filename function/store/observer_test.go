@@ -66,7 +66,7 @@ func TestDriverObserverNamesStatements(t *testing.T) {
 	t.Parallel()
 	stmts := newStatements("ks")
 	rec := &recordingObserver{}
-	d := newDriverObserver(rec, "ks", &stmts)
+	d := newDriverObserver(rec, NewLogs(slog.New(slog.DiscardHandler), Config{}), "ks", &stmts)
 	for _, cql := range []string{stmts.inserts[byUser], stmts.claim, stmts.probes[byTarget], "SELECT table_name FROM system_schema.tables"} {
 		d.ObserveQuery(context.Background(), gocql.ObservedQuery{Statement: cql, Attempt: 1})
 	}
@@ -88,8 +88,10 @@ type recordingObserver struct {
 
 func (r *recordingObserver) Statement(_ context.Context, s Statement) { r.got = append(r.got, s) }
 
-// TestDriverLinesAreRateLimited: a line the driver repeats while a node is
-// away is written once a minute, the next one counting those left out.
+// TestDriverLinesAreRateLimited: a line with an error that the driver
+// repeats while a node is away is written once a minute, the next one
+// counting those left out; state changes (a node down, up) are always
+// written.
 func TestDriverLinesAreRateLimited(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
@@ -97,39 +99,55 @@ func TestDriverLinesAreRateLimited(t *testing.T) {
 	clock := time.Unix(1000, 0)
 	l.now = func() time.Time { return clock }
 	refused := gocql.NewLogFieldString("err", "dial tcp 127.0.0.1:9042: connect: connection refused")
+	node := gocql.NewLogFieldString("host_addr", "127.0.0.1")
 	for range 30 {
 		l.Error("Unable to reconnect control connection.", refused)
-		l.Warning("Node is DOWN.", gocql.NewLogFieldString("host_addr", "127.0.0.1"))
+		l.Warning("Node is DOWN.", node)
 		clock = clock.Add(time.Second)
 	}
 	l.Error("Unable to reconnect control connection.", gocql.NewLogFieldString("err", "another error"))
 	clock = clock.Add(time.Minute)
 	l.Error("Unable to reconnect control connection.", refused)
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("got %d lines, want 4 (each line once, another error, the first again with its count):\n%s", len(lines), buf.String())
+	var errLines, downLines []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if strings.Contains(line, "Node is DOWN") {
+			downLines = append(downLines, line)
+		} else {
+			errLines = append(errLines, line)
+		}
 	}
-	if !strings.Contains(lines[3], "suppressed=29") {
-		t.Errorf("last line %q: want suppressed=29", lines[3])
+	if len(downLines) != 30 {
+		t.Errorf("got %d node-down lines, want all 30: they are state changes", len(downLines))
+	}
+	if len(errLines) != 3 {
+		t.Fatalf("got %d error lines, want 3 (the first, another error, the first again with its count):\n%s", len(errLines), buf.String())
+	}
+	if !strings.Contains(errLines[2], "suppressed=29") {
+		t.Errorf("last line %q: want suppressed=29", errLines[2])
 	}
 }
 
-// TestConnectLogSaysACauseOnce: attempts that fail for the same cause are
-// one line, a new cause another, and a success one more.
-func TestConnectLogSaysACauseOnce(t *testing.T) {
+// TestLogsSayACauseOncePerNode: attempts to a node that fail for the same
+// cause are one line, a new cause another, and a success one more; each
+// node on its own.
+func TestLogsSayACauseOncePerNode(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	l := NewConnectLog(slog.New(slog.NewTextHandler(&buf, nil)), Config{Username: "tracker", TLS: &TLSConfig{}})
+	l := NewLogs(slog.New(slog.NewTextHandler(&buf, nil)), Config{Username: "tracker", TLS: &TLSConfig{}})
+	unknown := errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority")
 	for range 5 {
-		l.Connect("127.0.0.1:9142", errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority"))
+		l.connect("127.0.0.1:9142", unknown)
+		l.connect("127.0.0.2:9142", unknown)
 	}
 	for range 5 {
-		l.Connect("127.0.0.1:9142", errors.New("Provided username tracker and/or password are incorrect"))
+		l.connect("127.0.0.1:9142", errors.New("Provided username tracker and/or password are incorrect"))
+		l.connect("127.0.0.2:9142", unknown)
 	}
-	l.Connect("127.0.0.1:9142", nil)
-	l.Connect("127.0.0.1:9142", nil)
+	l.connect("127.0.0.1:9142", nil)
+	l.connect("127.0.0.1:9142", nil)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	want := []string{"cause=unknown_authority", "authentication failed for user tracker", "connected to Cassandra again"}
+	want := []string{"node=127.0.0.1:9142 cause=unknown_authority", "node=127.0.0.2:9142 cause=unknown_authority",
+		"authentication failed for user tracker", "connected to Cassandra again\" node=127.0.0.1:9142"}
 	if len(lines) != len(want) {
 		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), buf.String())
 	}

@@ -140,14 +140,26 @@ func (s *Store) prepareSchema(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.SchemaCreate {
-		for _, stmt := range schemaStatements(s.cfg.Keyspace, s.cfg.Replication) {
+		stmts := schemaStatements(s.cfg.Keyspace, s.cfg.Replication)
+		// Cassandra checks CREATE on all keyspaces for CREATE KEYSPACE,
+		// even with IF NOT EXISTS and the keyspace there: where it is, a
+		// role with CREATE on it alone may create the tables.
+		grant := "CREATE ON ALL KEYSPACES"
+		exists, err := s.keyspaceExists(ctx)
+		if err != nil {
+			return err
+		}
+		if exists {
+			stmts, grant = stmts[1:], "CREATE ON KEYSPACE "+s.cfg.Keyspace
+		}
+		for _, stmt := range stmts {
 			qctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout+s.cfg.Timeout)
 			err := s.session.Query(stmt).Consistency(gocql.All).WithContext(qctx).Exec()
 			cancel()
 			var reqErr gocql.RequestError
 			if errors.As(err, &reqErr) && reqErr.Code() == gocql.ErrCodeUnauthorized {
-				return fmt.Errorf("table %s.%s is missing and the role %q may not create it (%w): create the schema from cassandra/schema.cql as a role that may, or grant CREATE",
-					s.cfg.Keyspace, missing[0], s.cfg.Username, err)
+				return fmt.Errorf("table %s.%s is missing and the role %q may not create it (%w): create the schema from cassandra/schema.cql as a role that may, or GRANT %s TO %s",
+					s.cfg.Keyspace, missing[0], s.cfg.Username, err, grant, s.cfg.Username)
 			}
 			if err != nil {
 				return fmt.Errorf("create schema: %w", err)
@@ -182,6 +194,22 @@ func (s *Store) tablesAnswer(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// keyspaceExists reports whether the keyspace is in the schema tables.
+func (s *Store) keyspaceExists(ctx context.Context) (bool, error) {
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	var name string
+	err := s.session.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, s.cfg.Keyspace).
+		WithContext(qctx).Scan(&name)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read keyspace %s: %w", s.cfg.Keyspace, err)
+	}
+	return true, nil
 }
 
 // missingTables lists the tables that the keyspace lacks. It reads the

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -12,27 +10,29 @@ import (
 
 // Open connects to Cassandra with cfg, creates the schema when cfg says
 // so, checks that every table answers, and returns a store ready for
-// writes. obs is told of every statement and connection attempt; nil
-// observes nothing. A failed Open leaves nothing open; the caller may try
-// again. Close releases what Open holds.
-func Open(ctx context.Context, cfg Config, log *slog.Logger, obs Observer) (*Store, error) {
+// writes. logs is where it writes (NewLogs; one for every Open of a
+// process, so that what repeats across attempts is written once). obs is
+// told of every statement and connection attempt; nil observes nothing.
+// A failed Open leaves nothing open; the caller may try again: an error
+// that ErrConnect marks came from connecting, and logs said why already.
+// Close releases what Open holds.
+func Open(ctx context.Context, cfg Config, logs *Logs, obs Observer) (*Store, error) {
 	if obs == nil {
 		obs = nopObserver{}
 	}
 	s := &Store{
 		cfg:   cfg,
-		log:   log,
 		obs:   obs,
 		stmts: newStatements(cfg.Keyspace),
 		queue: make(chan statement),
 		quit:  make(chan struct{}),
 	}
-	cluster := clusterConfig(cfg, log)
-	driverObs := newDriverObserver(obs, cfg.Keyspace, &s.stmts)
+	cluster := clusterConfig(cfg, logs.driver)
+	driverObs := newDriverObserver(obs, logs, cfg.Keyspace, &s.stmts)
 	cluster.QueryObserver, cluster.ConnectObserver = driverObs, driverObs
 	var err error
 	if s.session, err = cluster.CreateSession(); err != nil {
-		return nil, fmt.Errorf("create session: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
 	}
 	if err := s.prepareSchema(ctx); err != nil {
 		s.session.Close()
@@ -51,7 +51,7 @@ func (s *Store) Close() {
 }
 
 // clusterConfig turns Config into the driver's settings.
-func clusterConfig(cfg Config, log *slog.Logger) *gocql.ClusterConfig {
+func clusterConfig(cfg Config, log gocql.StructuredLogger) *gocql.ClusterConfig {
 	c := gocql.NewCluster(cfg.Hosts...)
 	c.Consistency = cfg.Consistency
 	c.Timeout = cfg.Timeout
@@ -83,91 +83,6 @@ func clusterConfig(cfg Config, log *slog.Logger) *gocql.ClusterConfig {
 	if cfg.TLS != nil {
 		c.HostDialer = creds
 	}
-	c.Logger = newGocqlLogger(log.With("component", "gocql"))
+	c.Logger = log
 	return c
-}
-
-// gocqlLogger sends the driver's log lines to slog. While a node is away
-// the driver logs the same few lines every second or two; each line, by
-// its message and error, is written at most once a minute, the next one
-// counting those left out.
-type gocqlLogger struct {
-	log  *slog.Logger
-	mu   sync.Mutex
-	seen map[string]*repeated
-	now  func() time.Time
-}
-
-type repeated struct {
-	last       time.Time
-	suppressed int
-}
-
-// repeatEvery is how often one driver line may be written.
-const repeatEvery = time.Minute
-
-// maxRepeated bounds the lines remembered; past it they are forgotten.
-const maxRepeated = 256
-
-func newGocqlLogger(log *slog.Logger) *gocqlLogger {
-	return &gocqlLogger{log: log, seen: map[string]*repeated{}, now: time.Now}
-}
-
-func (l *gocqlLogger) Error(msg string, fields ...gocql.LogField) {
-	l.write(slog.LevelError, msg, fields)
-}
-
-func (l *gocqlLogger) Warning(msg string, fields ...gocql.LogField) {
-	l.write(slog.LevelWarn, msg, fields)
-}
-
-func (l *gocqlLogger) Info(msg string, fields ...gocql.LogField) {
-	l.write(slog.LevelInfo, msg, fields)
-}
-
-func (l *gocqlLogger) Debug(msg string, fields ...gocql.LogField) {
-	l.write(slog.LevelDebug, msg, fields)
-}
-
-func (l *gocqlLogger) write(level slog.Level, msg string, fields []gocql.LogField) {
-	if !l.log.Enabled(context.Background(), level) {
-		return
-	}
-	key := msg
-	for _, f := range fields {
-		if f.Name == "err" {
-			key += "\x00" + f.Value.String()
-		}
-	}
-	now := l.now()
-	l.mu.Lock()
-	r := l.seen[key]
-	if r != nil && now.Sub(r.last) < repeatEvery {
-		r.suppressed++
-		l.mu.Unlock()
-		return
-	}
-	if r == nil {
-		if len(l.seen) >= maxRepeated {
-			clear(l.seen)
-		}
-		r = &repeated{}
-		l.seen[key] = r
-	}
-	suppressed := r.suppressed
-	r.last, r.suppressed = now, 0
-	l.mu.Unlock()
-	attrs := logAttrs(fields)
-	if suppressed > 0 {
-		attrs = append(attrs, slog.Int("suppressed", suppressed))
-	}
-	l.log.Log(context.Background(), level, msg, attrs...)
-}
-
-func logAttrs(fields []gocql.LogField) []any {
-	attrs := make([]any, 0, len(fields)+1)
-	for _, f := range fields {
-		attrs = append(attrs, slog.String(f.Name, f.Value.String()))
-	}
-	return attrs
 }

@@ -10,7 +10,6 @@ package store
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -22,7 +21,6 @@ import (
 // use.
 type Store struct {
 	cfg     Config
-	log     *slog.Logger
 	obs     Observer
 	session *gocql.Session
 	stmts   statements

@@ -271,7 +271,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ceiling, err := store.Open(ctx, cfg.Store(), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
+	ceiling, err := store.Open(ctx, cfg.Store(), store.NewLogs(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), cfg.Store()), nil)
 	if err != nil {
 		return fmt.Errorf("open the ceiling's store: %w", err)
 	}

@@ -134,26 +134,28 @@ func expectRefused(t *testing.T, fn *harness.Function, want string) []logLine {
 	return logLines(t, fn)
 }
 
-// expectOneLinePerCause waits until fn has counted failed connection
-// attempts after the first, and checks that its log still names cause
-// once: one line per distinct cause, not one per attempt.
-func expectOneLinePerCause(t *testing.T, fn *harness.Function, cause string) {
+// expectOnce waits until fn has made three more connection attempts of
+// outcome (a cause, or ok for a store that connected and failed after)
+// and checks that its log still says want once: one line per distinct
+// cause, not one per attempt.
+func expectOnce(t *testing.T, fn *harness.Function, want, outcome string) {
 	t.Helper()
+	start := failedAttempts(t, fn, outcome)
 	deadline := time.Now().Add(60 * time.Second)
-	for failedAttempts(t, fn, cause) < 3 {
+	for failedAttempts(t, fn, outcome) < start+3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("fewer than 3 connection attempts failed with %s within 60s", cause)
+			t.Fatalf("fewer than 3 more connection attempts of outcome %s within 60s", outcome)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	n := 0
 	for _, l := range logLines(t, fn) {
-		if l["cause"] == cause {
+		if l.has(want) {
 			n++
 		}
 	}
 	if n != 1 {
-		t.Errorf("%d log lines with cause %s after %d failed attempts, want 1", n, cause, failedAttempts(t, fn, cause))
+		t.Errorf("%d log lines with %q after %d attempts, want 1", n, want, failedAttempts(t, fn, outcome))
 	}
 }
 

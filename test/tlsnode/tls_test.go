@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,14 +51,15 @@ func TestCAOfAnotherAuthority(t *testing.T) {
 	}
 	fn := startFunction(t, "CASSANDRA_TLS_CA_FILE="+caFile)
 	expectRefused(t, fn, "signed by unknown authority")
-	expectOneLinePerCause(t, fn, "unknown_authority")
+	expectOnce(t, fn, "signed by unknown authority", "unknown_authority")
 }
 
 // TestNoClientCertificate: the node requires a client certificate; without
 // one the node refuses the handshake.
 func TestNoClientCertificate(t *testing.T) {
 	fn := startFunctionEnv(t, without(node.FunctionEnv(), "CASSANDRA_TLS_CERT_FILE", "CASSANDRA_TLS_KEY_FILE"))
-	expectRefused(t, fn, "client_certificate_refused")
+	expectRefused(t, fn, "the node refused the client certificate")
+	expectOnce(t, fn, "the node refused the client certificate", "client_certificate_refused")
 }
 
 // TestWrongPassword: a wrong password, given as a variable or as a file,
@@ -80,6 +82,7 @@ func TestWrongPassword(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			fn := startFunctionEnv(t, env)
 			expectRefused(t, fn, "authentication failed for user tracker")
+			expectOnce(t, fn, "authentication failed for user tracker", "auth_failed")
 			expectNoSecret(t, fn, wrong, right)
 		})
 	}
@@ -92,17 +95,20 @@ func TestMisconfiguredTLS(t *testing.T) {
 		fn := startFunctionEnv(t, without(node.FunctionEnv(), "CASSANDRA_TLS", "CASSANDRA_TLS_CA_FILE", "CASSANDRA_TLS_CERT_FILE",
 			"CASSANDRA_TLS_KEY_FILE", "CASSANDRA_TLS_SERVER_NAME"))
 		expectRefused(t, fn, "does it require TLS?")
+		expectOnce(t, fn, "does it require TLS?", "closed")
 	})
 	t.Run("TLS client, plain node", func(t *testing.T) {
 		fn := startFunction(t, "CASSANDRA_HOSTS="+plainHosts)
 		expectRefused(t, fn, "does not speak TLS")
+		expectOnce(t, fn, "does not speak TLS", "not_tls")
 	})
 }
 
 // TestLeastPrivilege: the production role may SELECT and MODIFY in its
 // keyspace and nothing else (TestMutualTLSStoresEvents stores with it);
-// where the tables are missing it stays unready and says which table and
-// that it may not create it.
+// where the tables are missing it stays unready and says which table, that
+// it may not create it, and which grant would do; a role with CREATE on
+// the keyspace alone creates them.
 func TestLeastPrivilege(t *testing.T) {
 	ks := fmt.Sprintf("tls_empty_%d", time.Now().UnixNano()%1e9)
 	admin := admin(t)
@@ -116,13 +122,45 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { _ = admin.Query("DROP KEYSPACE IF EXISTS " + ks).Exec() })
+	// A role that may create tables in its keyspace, and only there: the
+	// store creates no keyspace that exists, which would need CREATE on
+	// all of them.
+	schemaKS := ks + "_schema"
+	schemaPassword := filepath.Join(dir, "tracker_schema.password")
+	if err := os.WriteFile(schemaPassword, []byte("schema-role-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"CREATE KEYSPACE " + schemaKS + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+		"CREATE ROLE IF NOT EXISTS tracker_schema WITH LOGIN = true AND PASSWORD = 'schema-role-password'",
+		"GRANT SELECT ON KEYSPACE " + schemaKS + " TO tracker_schema",
+		"GRANT MODIFY ON KEYSPACE " + schemaKS + " TO tracker_schema",
+		"GRANT CREATE ON KEYSPACE " + schemaKS + " TO tracker_schema",
+	} {
+		if err := admin.Query(stmt).Exec(); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	t.Cleanup(func() { _ = admin.Query("DROP KEYSPACE IF EXISTS " + schemaKS).Exec() })
 	t.Run("without schema creation", func(t *testing.T) {
 		fn := startFunction(t, "CASSANDRA_KEYSPACE="+ks, "CASSANDRA_SCHEMA_CREATE=false")
-		expectRefused(t, fn, "table "+ks+".events_by_id is missing and CASSANDRA_SCHEMA_CREATE=false says not to create it")
+		want := "table " + ks + ".events_by_id is missing and CASSANDRA_SCHEMA_CREATE=false says not to create it"
+		expectRefused(t, fn, want)
+		expectOnce(t, fn, want, "ok")
+	})
+	t.Run("with schema creation and CREATE on the keyspace", func(t *testing.T) {
+		fn := startFunction(t, "CASSANDRA_KEYSPACE="+schemaKS, "CASSANDRA_SCHEMA_CREATE=true", "CASSANDRA_USERNAME=tracker_schema",
+			"CASSANDRA_PASSWORD_FILE="+schemaPassword)
+		expectStores(t, fn, schemaKS)
 	})
 	t.Run("with schema creation, without CREATE", func(t *testing.T) {
 		fn := startFunction(t, "CASSANDRA_KEYSPACE="+ks, "CASSANDRA_SCHEMA_CREATE=true")
-		expectRefused(t, fn, `the role "tracker" may not create it`)
+		want := `the role "tracker" may not create it`
+		expectRefused(t, fn, want)
+		expectOnce(t, fn, want, "ok")
+		if lines := logLines(t, fn); !slices.ContainsFunc(lines, func(l logLine) bool { return l.has("GRANT CREATE ON KEYSPACE " + ks + " TO tracker") }) {
+			t.Errorf("no line says which grant would do")
+		}
 	})
 }
 
@@ -162,6 +200,7 @@ func TestServerName(t *testing.T) {
 	env := without(node.FunctionEnv(), "CASSANDRA_TLS_SERVER_NAME")
 	fn := startFunctionEnv(t, env)
 	expectRefused(t, fn, "the server name does not match")
+	expectOnce(t, fn, "the server name does not match", "name_mismatch")
 	fixed := startFunctionEnv(t, append(env, "CASSANDRA_TLS_SERVER_NAME=cassandra.test"))
 	expectStores(t, fixed, "tracking")
 }
@@ -174,7 +213,7 @@ func TestServerName(t *testing.T) {
 // files that nobody renews, connects at first and not after the restart:
 // the old certificate would not have done.
 func TestRotation(t *testing.T) {
-	expires := time.Now().Add(75 * time.Second)
+	expires := time.Now().Add(30 * time.Second)
 	certFile, keyFile := issueClient(t, "rotating", expires)
 	oldCert, oldKey := filepath.Join(dir, "old.pem"), filepath.Join(dir, "old-key.pem")
 	copyFile(t, certFile, oldCert)
@@ -197,7 +236,7 @@ func TestRotation(t *testing.T) {
 	if fn.PID() != pid {
 		t.Fatalf("the function restarted (pid %d, was %d)", fn.PID(), pid)
 	}
-	expectRefused(t, stale, "client_certificate_refused")
+	expectRefused(t, stale, "the node refused the client certificate")
 }
 
 func copyFile(t *testing.T, src, dst string) {
