@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
@@ -37,6 +38,7 @@ const (
 	fileCassandraService      = "cassandra/service.yaml"
 	fileStatefulSet           = "cassandra/statefulset.yaml"
 	filePDB                   = "cassandra/pdb.yaml"
+	fileNetworkPolicy         = "cassandra/networkpolicy.yaml"
 	fileCassandraKustomize    = "cassandra/kustomization.yaml"
 	fileCompose               = "cassandra/compose.yaml"
 	fileRoleJob               = "cassandra/role-job.yaml"
@@ -45,6 +47,11 @@ const (
 	fileIssuer                = "cassandra/tls/issuer.yaml"
 	fileNodeCertificate       = "cassandra/tls/certificate.yaml"
 	fileNodeTLSSecret         = "cassandra/tls/secret.example.yaml"
+	fileInternodeCA           = "cassandra/tls/internode-ca.yaml"
+	fileInternodeCertificate  = "cassandra/tls/internode-certificate.yaml"
+	fileInternodeTLSSecret    = "cassandra/tls/internode-secret.example.yaml"
+	fileSetupCertificate      = "cassandra/tls/setup-certificate.yaml"
+	fileSetupTLSSecret        = "cassandra/tls/setup-secret.example.yaml"
 	fileCassandraTLSKustomize = "cassandra/tls/kustomization.yaml"
 	fileClientCertificate     = "knative/tls/certificate.yaml"
 	fileClientTLSSecret       = "knative/tls/secret.example.yaml"
@@ -76,6 +83,7 @@ type bundle struct {
 	cassandraService   *corev1.Service
 	statefulSet        *appsv1.StatefulSet
 	pdb                *policyv1.PodDisruptionBudget
+	networkPolicy      *networkingv1.NetworkPolicy
 	cassandraKustomize *kustomization
 	compose            *compose
 	roleJob            *batchv1.Job
@@ -83,15 +91,26 @@ type bundle struct {
 
 	// TLS: the cert-manager objects, and the Secrets that stand in for
 	// them without cert-manager. cert-manager's Go API (of the version
-	// Knative's modules already require) decodes them strictly.
-	issuers               []*cmv1.Issuer
-	caCertificate         *cmv1.Certificate
-	nodeCertificate       *cmv1.Certificate
-	nodeTLSSecret         *corev1.Secret
-	cassandraTLSKustomize *kustomization
-	clientCertificate     *cmv1.Certificate
-	clientTLSSecret       *corev1.Secret
-	knativeTLSKustomize   *kustomization
+	// Knative's modules already require) decodes them strictly. Two
+	// authorities: the tracker's CA of the native port (issuers,
+	// caCertificate), which signs the nodes' client-facing certificate,
+	// the function's and the setup Job's; and the internode CA
+	// (internodeIssuers, internodeCACertificate), which signs only the
+	// nodes' internode certificate.
+	issuers                []*cmv1.Issuer
+	caCertificate          *cmv1.Certificate
+	internodeIssuers       []*cmv1.Issuer
+	internodeCACertificate *cmv1.Certificate
+	nodeCertificate        *cmv1.Certificate
+	nodeTLSSecret          *corev1.Secret
+	internodeCertificate   *cmv1.Certificate
+	internodeTLSSecret     *corev1.Secret
+	setupCertificate       *cmv1.Certificate
+	setupTLSSecret         *corev1.Secret
+	cassandraTLSKustomize  *kustomization
+	clientCertificate      *cmv1.Certificate
+	clientTLSSecret        *corev1.Secret
+	knativeTLSKustomize    *kustomization
 
 	funcYAML   *funcYAML
 	dockerfile *dockerfile
@@ -222,6 +241,8 @@ func loadBundle(root string) (*bundle, error) {
 	one(fileStatefulSet, "apps/v1", "StatefulSet", b.statefulSet)
 	b.pdb = new(policyv1.PodDisruptionBudget)
 	one(filePDB, "policy/v1", "PodDisruptionBudget", b.pdb)
+	b.networkPolicy = new(networkingv1.NetworkPolicy)
+	one(fileNetworkPolicy, "networking.k8s.io/v1", "NetworkPolicy", b.networkPolicy)
 	b.cassandraKustomize = new(kustomization)
 	one(fileCassandraKustomize, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.cassandraKustomize)
 	b.roleJob = new(batchv1.Job)
@@ -232,6 +253,14 @@ func loadBundle(root string) (*bundle, error) {
 	one(fileNodeCertificate, "cert-manager.io/v1", "Certificate", b.nodeCertificate)
 	b.nodeTLSSecret = new(corev1.Secret)
 	one(fileNodeTLSSecret, "v1", "Secret", b.nodeTLSSecret)
+	b.internodeCertificate = new(cmv1.Certificate)
+	one(fileInternodeCertificate, "cert-manager.io/v1", "Certificate", b.internodeCertificate)
+	b.internodeTLSSecret = new(corev1.Secret)
+	one(fileInternodeTLSSecret, "v1", "Secret", b.internodeTLSSecret)
+	b.setupCertificate = new(cmv1.Certificate)
+	one(fileSetupCertificate, "cert-manager.io/v1", "Certificate", b.setupCertificate)
+	b.setupTLSSecret = new(corev1.Secret)
+	one(fileSetupTLSSecret, "v1", "Secret", b.setupTLSSecret)
 	b.cassandraTLSKustomize = new(kustomization)
 	one(fileCassandraTLSKustomize, "kustomize.config.k8s.io/v1beta1", "Kustomization", b.cassandraTLSKustomize)
 	b.clientCertificate = new(cmv1.Certificate)
@@ -254,37 +283,12 @@ func loadBundle(root string) (*bundle, error) {
 		b.brokers = append(b.brokers, br)
 	}
 
-	// The CA chain: Issuers and the CA's own Certificate, in one file.
-	docs, err = readDocuments(root, fileIssuer)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for i, doc := range docs {
-		where := fmt.Sprintf("%s (document %d)", fileIssuer, i+1)
-		switch kind := documentKind(doc); kind {
-		case "Issuer":
-			is := new(cmv1.Issuer)
-			if err := decodeStrict(where, doc, "cert-manager.io/v1", "Issuer", is); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			b.issuers = append(b.issuers, is)
-		case "Certificate":
-			if b.caCertificate != nil {
-				errs = append(errs, fmt.Errorf("%s: a second Certificate; want one, the CA's", where))
-				continue
-			}
-			b.caCertificate = new(cmv1.Certificate)
-			if err := decodeStrict(where, doc, "cert-manager.io/v1", "Certificate", b.caCertificate); err != nil {
-				errs = append(errs, err)
-			}
-		default:
-			errs = append(errs, fmt.Errorf("%s: kind %q; want Issuer or Certificate", where, kind))
-		}
-	}
-	if b.caCertificate == nil {
-		b.caCertificate = new(cmv1.Certificate)
-	}
+	// The CA chains: Issuers and the CA's own Certificate, one file each.
+	var caErrs []error
+	b.issuers, b.caCertificate, caErrs = readCAFile(root, fileIssuer)
+	errs = append(errs, caErrs...)
+	b.internodeIssuers, b.internodeCACertificate, caErrs = readCAFile(root, fileInternodeCA)
+	errs = append(errs, caErrs...)
 
 	b.compose = new(compose)
 	if err := decodePlain(root, fileCompose, b.compose); err != nil {
@@ -320,6 +324,48 @@ func loadBundle(root string) (*bundle, error) {
 		return nil, errors.Join(errs...)
 	}
 	return b, nil
+}
+
+// readCAFile decodes a file of cert-manager Issuers and exactly one
+// Certificate, the CA's own; the Certificate is never nil.
+func readCAFile(root, file string) ([]*cmv1.Issuer, *cmv1.Certificate, []error) {
+	var (
+		issuers []*cmv1.Issuer
+		ca      *cmv1.Certificate
+		errs    []error
+	)
+	docs, err := readDocuments(root, file)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, doc := range docs {
+		where := fmt.Sprintf("%s (document %d)", file, i+1)
+		switch kind := documentKind(doc); kind {
+		case "Issuer":
+			is := new(cmv1.Issuer)
+			if err := decodeStrict(where, doc, "cert-manager.io/v1", "Issuer", is); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			issuers = append(issuers, is)
+		case "Certificate":
+			if ca != nil {
+				errs = append(errs, fmt.Errorf("%s: a second Certificate; want one, the CA's", where))
+				continue
+			}
+			ca = new(cmv1.Certificate)
+			if err := decodeStrict(where, doc, "cert-manager.io/v1", "Certificate", ca); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: kind %q; want Issuer or Certificate", where, kind))
+		}
+	}
+	if ca == nil {
+		errs = append(errs, fmt.Errorf("%s: no Certificate; want one, the CA's", file))
+		ca = new(cmv1.Certificate)
+	}
+	return issuers, ca, errs
 }
 
 // decodeOne decodes a file that holds exactly one Kubernetes object.

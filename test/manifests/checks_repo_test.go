@@ -33,17 +33,23 @@ func allLabels(b *bundle) []labeled {
 		{fileStatefulSet, "StatefulSet", b.statefulSet.Name, "metadata.labels", b.statefulSet.Labels},
 		{fileStatefulSet, "StatefulSet", b.statefulSet.Name, "spec.template.metadata.labels", b.statefulSet.Spec.Template.Labels},
 		{filePDB, "PodDisruptionBudget", b.pdb.Name, "metadata.labels", b.pdb.Labels},
+		{fileNetworkPolicy, "NetworkPolicy", b.networkPolicy.Name, "metadata.labels", b.networkPolicy.Labels},
 		{fileRoleJob, "Job", b.roleJob.Name, "metadata.labels", b.roleJob.Labels},
 		{fileRoleJob, "Job", b.roleJob.Name, "spec.template.metadata.labels", b.roleJob.Spec.Template.Labels},
 		{fileSuperuserSecret, "Secret", b.superuserSecret.Name, "metadata.labels", b.superuserSecret.Labels},
 		{fileNodeTLSSecret, "Secret", b.nodeTLSSecret.Name, "metadata.labels", b.nodeTLSSecret.Labels},
+		{fileInternodeTLSSecret, "Secret", b.internodeTLSSecret.Name, "metadata.labels", b.internodeTLSSecret.Labels},
+		{fileSetupTLSSecret, "Secret", b.setupTLSSecret.Name, "metadata.labels", b.setupTLSSecret.Labels},
 		{fileClientTLSSecret, "Secret", b.clientTLSSecret.Name, "metadata.labels", b.clientTLSSecret.Labels},
 	}
 	// cert-manager objects, and the Secrets cert-manager writes for them.
 	for _, c := range []struct {
 		file string
 		c    *cmv1.Certificate
-	}{{fileIssuer, b.caCertificate}, {fileNodeCertificate, b.nodeCertificate}, {fileClientCertificate, b.clientCertificate}} {
+	}{
+		{fileIssuer, b.caCertificate}, {fileInternodeCA, b.internodeCACertificate}, {fileNodeCertificate, b.nodeCertificate},
+		{fileInternodeCertificate, b.internodeCertificate}, {fileSetupCertificate, b.setupCertificate}, {fileClientCertificate, b.clientCertificate},
+	} {
 		out = append(out, labeled{c.file, "Certificate", c.c.Name, "metadata.labels", c.c.Labels})
 		var l map[string]string
 		if c.c.Spec.SecretTemplate != nil {
@@ -53,6 +59,9 @@ func allLabels(b *bundle) []labeled {
 	}
 	for _, is := range b.issuers {
 		out = append(out, labeled{fileIssuer, "Issuer", is.Name, "metadata.labels", is.Labels})
+	}
+	for _, is := range b.internodeIssuers {
+		out = append(out, labeled{fileInternodeCA, "Issuer", is.Name, "metadata.labels", is.Labels})
 	}
 	for i, g := range b.cassandraKustomize.ConfigMapGenerator {
 		var l map[string]string

@@ -237,6 +237,8 @@ func checkRoleJob(b *bundle) error {
 		{mountedFile{secret: b.superuserSecret.Name, key: "username"}, "the superuser it logs in as"},
 		{mountedFile{secret: b.superuserSecret.Name, key: "password"}, "the superuser's password"},
 		{mountedFile{configMap: schemaConfigMap, key: "schema.cql"}, "the schema, " + fileSchema},
+		{mountedFile{secret: b.setupCertificate.Spec.SecretName, key: "tls.crt"}, "its own client certificate, " + fileSetupCertificate},
+		{mountedFile{secret: b.setupCertificate.Spec.SecretName, key: "tls.key"}, "the key of its own client certificate"},
 	} {
 		if !read[want.f] {
 			bad(at+".command", "reads no file of key %q of %s: want %s", want.f.key, describeSource(want.f), want.why)
@@ -254,6 +256,92 @@ func checkRoleJob(b *bundle) error {
 	}
 	return errors.Join(errs...)
 }
+
+// The parts of a shell script that checkJobPasswords reads.
+var (
+	shellAssign   = regexp.MustCompile(`^\s*(?:export\s+|local\s+|readonly\s+)?(\w+)=(.*)$`)
+	passwordName  = regexp.MustCompile(`(?i)passw(or)?d`)
+	passwordFile  = regexp.MustCompile(`(?i)/[\w./-]*passw(or)?d\b`)
+	argWithSecret = regexp.MustCompile(`(?:^|[\s;(|&])(-e|--execute|-p|--password)(?:[\s=])(.*)$`)
+)
+
+// checkJobPasswords checks that the Job puts no password on a command
+// line, where whoever sees the pod's processes (ps in the pod, the node, a
+// debug container) may read it in /proc/PID/cmdline: no cqlsh -e
+// (--execute) or -p (--password) argument of its script, or of any
+// container's command and args, refers to a variable that holds a
+// password. A password comes to cqlsh through its credentials file, and a
+// statement that holds one through stdin or a file of mode 0600.
+//
+// A variable holds a password if its name says so, if its value comes from
+// a file named password or from a Secret key named so, or if it is
+// assigned from such a variable (followed through plain assignments).
+// This is a text check, and it has limits: it sees $name, ${name} and
+// Kubernetes' $(NAME), but not a password handed on through a function's
+// positional parameters ($1), eval, xargs or a pipeline into a command's
+// arguments, nor one after a flag other than these (curl -u user:PASS);
+// and it takes the rest of a line after the flag as its argument, so
+// another command later on the same line counts too. Review a new way of
+// running cqlsh with that in mind.
+func checkJobPasswords(b *bundle) error {
+	var errs []error
+	job := b.roleJob
+	spec := &job.Spec.Template.Spec
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+		at := "spec.template.spec.containers[" + c.Name + "]"
+		secret := map[string]bool{}
+		for _, e := range c.Env {
+			if passwordName.MatchString(e.Name) || (e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && passwordName.MatchString(e.ValueFrom.SecretKeyRef.Key)) {
+				secret[e.Name] = true
+			}
+		}
+		// One line of the command and args, the script's own lines apart.
+		text := strings.Join(slices.Concat(c.Command, c.Args), " ")
+		// Lines continued with a backslash are one command.
+		text = strings.ReplaceAll(text, "\\\n", " ")
+		lines := strings.Split(text, "\n")
+		refers := func(s string) string {
+			for _, m := range shellVar.FindAllStringSubmatch(s, -1) {
+				if secret[m[1]] {
+					return m[1]
+				}
+			}
+			for _, m := range kubeVar.FindAllStringSubmatch(s, -1) {
+				if secret[m[1]] {
+					return m[1]
+				}
+			}
+			return ""
+		}
+		for changed := true; changed; {
+			changed = false
+			for _, line := range lines {
+				m := shellAssign.FindStringSubmatch(line)
+				if m == nil || secret[m[1]] {
+					continue
+				}
+				if passwordName.MatchString(m[1]) || refers(m[2]) != "" || passwordFile.MatchString(m[2]) {
+					secret[m[1]] = true
+					changed = true
+				}
+			}
+		}
+		for _, line := range lines {
+			m := argWithSecret.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			if v := refers(m[2]); v != "" {
+				errs = append(errs, fieldError(fileRoleJob, "Job", job.Name, at+".command", "%q passes $%s, a password, in a %s argument: whoever sees the pod's processes can read it in /proc/PID/cmdline; give cqlsh the statement on stdin (a here-document) or in a file of mode 0600, and the login in its credentials file", strings.TrimSpace(line), v, m[1]))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// kubeVar is a Kubernetes variable reference, $(NAME), in a container's
+// command or args.
+var kubeVar = regexp.MustCompile(`\$\((\w+)\)`)
 
 // schemaConfigMap is the ConfigMap the cassandra Kustomization generates
 // from schema.cql, which the Job mounts.

@@ -114,6 +114,10 @@ func secretSources(b *bundle) map[string][]secretSource {
 	addSecret(fileClientTLSSecret, b.clientTLSSecret)
 	addCert(fileNodeCertificate, b.nodeCertificate)
 	addSecret(fileNodeTLSSecret, b.nodeTLSSecret)
+	addCert(fileInternodeCertificate, b.internodeCertificate)
+	addSecret(fileInternodeTLSSecret, b.internodeTLSSecret)
+	addCert(fileSetupCertificate, b.setupCertificate)
+	addSecret(fileSetupTLSSecret, b.setupTLSSecret)
 	return out
 }
 
@@ -301,7 +305,9 @@ func checkSecretMounts(b *bundle) error {
 // to read: each CASSANDRA_TLS_*_FILE and CASSANDRA_PASSWORD_FILE of the
 // function, and the StatefulSet's keystores and truststores, must be in a
 // mounted volume and be the right key of the right Secret, one that every
-// way of making the Secret (cert-manager, or the example) provides.
+// way of making the Secret (cert-manager, or the example) provides: those
+// of client_encryption_options from the client-facing node certificate,
+// those of server_encryption_options from the internode certificate.
 func checkMountedFiles(b *bundle) error {
 	var errs []error
 	sources := secretSources(b)
@@ -339,9 +345,19 @@ func checkMountedFiles(b *bundle) error {
 	}
 	if c := cassandraContainer(b); c != nil {
 		p := podFiles{b, &b.statefulSet.Spec.Template.Spec, c, sources}
-		for _, opts := range []string{"client_encryption_options", "server_encryption_options"} {
-			for _, f := range []struct{ setting, key string }{{"keystore", cmv1.CertificateOutputFormatCombinedPEMKey}, {"truststore", "ca.crt"}} {
-				key := opts + "." + f.setting
+		for _, opts := range []struct {
+			name, file string
+			cert       *cmv1.Certificate
+		}{
+			{"client_encryption_options", fileNodeCertificate, b.nodeCertificate},
+			{"server_encryption_options", fileInternodeCertificate, b.internodeCertificate},
+		} {
+			for _, f := range []struct{ setting, key string }{
+				{"keystore", cmv1.CertificateOutputFormatCombinedPEMKey},
+				{"outbound_keystore", cmv1.CertificateOutputFormatCombinedPEMKey},
+				{"truststore", "ca.crt"},
+			} {
+				key := opts.name + "." + f.setting
 				v, ok := settings.settings[key]
 				if !ok {
 					continue
@@ -350,11 +366,11 @@ func checkMountedFiles(b *bundle) error {
 					errs = append(errs, stsError(b, stsContainerField+".env[JVM_EXTRA_OPTS]", key+": "+format, args...))
 				}
 				got, err := p.resolve(v)
-				switch want := b.nodeCertificate.Spec.SecretName; {
+				switch want := opts.cert.Spec.SecretName; {
 				case err != nil:
 					bad("%v", err)
 				case got.secret != want || got.key != f.key:
-					bad("%s is key %q of %s; want key %q of Secret %q (the node certificate)", v, got.key, describeSource(got), f.key, want)
+					bad("%s is key %q of %s; want key %q of Secret %q (%s)", v, got.key, describeSource(got), f.key, want, opts.file)
 				}
 			}
 		}
@@ -442,15 +458,142 @@ func checkClusterTLS(b *bundle) error {
 	if cfg.CassandraTLSCertFile != "" && !slices.Contains(client.Spec.Usages, cmv1.UsageClientAuth) {
 		errs = append(errs, fieldError(fileClientCertificate, "Certificate", client.Name, "spec.usages", "got %v, want client auth: the nodes require a client certificate", client.Spec.Usages))
 	}
-	want := []cmv1.KeyUsage{cmv1.UsageServerAuth}
-	if s.enabled(seo + ".require_client_auth") {
-		want = append(want, cmv1.UsageClientAuth)
-	}
-	for _, u := range want {
-		if !slices.Contains(node.Spec.Usages, u) {
-			errs = append(errs, fieldError(fileNodeCertificate, "Certificate", node.Name, "spec.usages", "got %v, want %v: the nodes serve clients and, with internode require_client_auth, are each other's clients", node.Spec.Usages, want))
-			break
+	// The client-facing certificate serves clients, and the readiness
+	// probe presents it as its client certificate to a port that requires
+	// one; the internode certificate serves peers and, with internode
+	// require_client_auth, is each other's client.
+	for _, u := range []struct {
+		file, why string
+		c         *cmv1.Certificate
+		client    bool
+	}{
+		{fileNodeCertificate, "the nodes serve clients with it, and the readiness probe presents it to the native port, which requires a client certificate", node, clientAuth},
+		{fileInternodeCertificate, "the nodes serve each other with it and, with internode require_client_auth, are each other's clients", b.internodeCertificate, s.enabled(seo + ".require_client_auth")},
+	} {
+		want := []cmv1.KeyUsage{cmv1.UsageServerAuth}
+		if u.client {
+			want = append(want, cmv1.UsageClientAuth)
 		}
+		for _, k := range want {
+			if !slices.Contains(u.c.Spec.Usages, k) {
+				errs = append(errs, fieldError(u.file, "Certificate", u.c.Name, "spec.usages", "got %v, want %v: %s", u.c.Spec.Usages, want, u.why))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// issuerOf is the Issuer of either authority's file that a Certificate
+// names, or nil.
+func issuerOf(b *bundle, ref string) *cmv1.Issuer {
+	for _, is := range slices.Concat(b.issuers, b.internodeIssuers) {
+		if is.Name == ref {
+			return is
+		}
+	}
+	return nil
+}
+
+// signingCA is the Secret of the CA that signs a Certificate: that of its
+// CA Issuer, or "" if the Certificate names no CA Issuer of the
+// repository.
+func signingCA(b *bundle, c *cmv1.Certificate) string {
+	if c.Spec.IssuerRef.Kind != "Issuer" {
+		return ""
+	}
+	if is := issuerOf(b, c.Spec.IssuerRef.Name); is != nil && is.Spec.CA != nil {
+		return is.Spec.CA.SecretName
+	}
+	return ""
+}
+
+// leafCertificates are the certificates the CA Issuers sign, with their
+// files.
+func leafCertificates(b *bundle) []struct {
+	file string
+	c    *cmv1.Certificate
+} {
+	return []struct {
+		file string
+		c    *cmv1.Certificate
+	}{
+		{fileNodeCertificate, b.nodeCertificate},
+		{fileInternodeCertificate, b.internodeCertificate},
+		{fileClientCertificate, b.clientCertificate},
+		{fileSetupCertificate, b.setupCertificate},
+	}
+}
+
+// checkInternodeAuthority checks that a client certificate is never a
+// node's on the internode port. A node accepts every peer whose
+// certificate its server_encryption_options truststore verifies
+// (Cassandra's default internode_authenticator asks nothing more), and a
+// peer is outside every role and grant. So that truststore is the ca.crt
+// of the internode certificate's Secret; the internode certificate comes
+// from the CA Issuer of the internode authority (internode-ca.yaml), whose
+// CA is not the tracker's; that CA signs no other certificate; and the
+// truststore of the native port is another CA.
+func checkInternodeAuthority(b *bundle) error {
+	s, err := readCassandraSettings(b)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	sts := func(key, format string, args ...any) {
+		errs = append(errs, stsError(b, stsContainerField+".env[JVM_EXTRA_OPTS]", key+": "+format, args...))
+	}
+	const ceo, seo = "client_encryption_options", "server_encryption_options"
+	in, ica := b.internodeCertificate, b.internodeCACertificate
+	internodeCA := ica.Spec.SecretName
+	if internodeCA == b.caCertificate.Spec.SecretName {
+		errs = append(errs, fieldError(fileInternodeCA, "Certificate", ica.Name, "spec.secretName", "got %q, the tracker CA's Secret: want an authority of its own for the internode port", internodeCA))
+	}
+	if !slices.ContainsFunc(b.internodeIssuers, func(is *cmv1.Issuer) bool {
+		return is.Name == in.Spec.IssuerRef.Name && is.Spec.CA != nil && is.Spec.CA.SecretName == internodeCA
+	}) || in.Spec.IssuerRef.Kind != "Issuer" {
+		errs = append(errs, fieldError(fileInternodeCertificate, "Certificate", in.Name, "spec.issuerRef", "got %+v, want the CA Issuer of %s, which signs with Secret %q: a node accepts as a peer whatever the internode CA signed", in.Spec.IssuerRef, fileInternodeCA, internodeCA))
+	}
+	for _, l := range leafCertificates(b) {
+		if l.c != in && signingCA(b, l.c) == internodeCA {
+			errs = append(errs, fieldError(l.file, "Certificate", l.c.Name, "spec.issuerRef", "got %+v, the internode authority, which must sign only %s: the nodes would accept this certificate as a peer on the internode port", l.c.Spec.IssuerRef, fileInternodeCertificate))
+		}
+	}
+
+	// The truststores, by the Secret their file is in and the CA that
+	// signs that Secret's certificate.
+	c := cassandraContainer(b)
+	if c == nil {
+		return errors.Join(errs...)
+	}
+	p := podFiles{b, &b.statefulSet.Spec.Template.Spec, c, secretSources(b)}
+	trusted := func(opts string) (secret, ca string) {
+		v, ok := s.settings[opts+".truststore"]
+		if !ok {
+			sts(opts+".truststore", "missing: want the ca.crt of the Secret of %s", map[string]string{ceo: fileNodeCertificate, seo: fileInternodeCertificate}[opts])
+			return "", ""
+		}
+		f, err := p.resolve(v)
+		if err != nil || f.secret == "" {
+			return "", ""
+		}
+		for _, l := range leafCertificates(b) {
+			if l.c.Spec.SecretName == f.secret {
+				return f.secret, signingCA(b, l.c)
+			}
+		}
+		return f.secret, ""
+	}
+	_, ceoCA := trusted(ceo)
+	seoSecret, seoCA := trusted(seo)
+	if seoSecret != "" && seoSecret != in.Spec.SecretName {
+		sts(seo+".truststore", "a file of Secret %q; want the ca.crt of %q, the internode certificate's Secret, which holds the internode CA alone", seoSecret, in.Spec.SecretName)
+	}
+	switch {
+	case seoCA != "" && seoCA == ceoCA:
+		sts(seo+".truststore", "trusts CA %q, the CA of the native port's clients (%s.truststore): every client certificate it signed (the function's, the Job's) would be accepted as a node on the internode port, where no role applies", seoCA, ceo)
+	case seoCA != "" && seoCA != internodeCA:
+		sts(seo+".truststore", "trusts CA %q; want %q, the internode authority of %s", seoCA, internodeCA, fileInternodeCA)
 	}
 	return errors.Join(errs...)
 }
@@ -467,67 +610,87 @@ func dnsNameMatches(pattern, host string) bool {
 }
 
 // checkCertificates checks the cert-manager objects and the Secrets that
-// stand in for them: the CA chain (a self-signed Issuer, the CA
-// Certificate, the CA Issuer the leaves name); lifetimes that renew in
-// time; the node key in the one encoding Cassandra reads, next to the
-// combined PEM file its keystore is; and examples that hold every key the
-// Certificate's Secret has, and placeholders only.
+// stand in for them: each CA chain (a self-signed Issuer, the CA
+// Certificate, the CA Issuer the leaves name), the tracker's CA for the
+// native port's certificates and the internode CA for the internode one;
+// lifetimes that renew in time; the nodes' keys in the one encoding
+// Cassandra reads, next to the combined PEM file their keystores are; no
+// wildcard names; and examples that hold every key the Certificate's
+// Secret has, and placeholders only.
 func checkCertificates(b *bundle) error {
 	var errs []error
 	cert := func(file string, c *cmv1.Certificate, field, format string, args ...any) {
 		errs = append(errs, fieldError(file, "Certificate", c.Name, field, format, args...))
 	}
-	issuer := func(name string) *cmv1.Issuer {
-		for _, is := range b.issuers {
-			if is.Name == name {
-				return is
-			}
-		}
-		return nil
-	}
-	ca := b.caCertificate
-	if !ca.Spec.IsCA {
-		cert(fileIssuer, ca, "spec.isCA", "got false, want true")
-	}
-	if is := issuer(ca.Spec.IssuerRef.Name); ca.Spec.IssuerRef.Kind != "Issuer" || is == nil || is.Spec.SelfSigned == nil {
-		cert(fileIssuer, ca, "spec.issuerRef", "got %+v, want the self-signed Issuer of the same file", ca.Spec.IssuerRef)
-	}
-	if pk := ca.Spec.PrivateKey; pk == nil || pk.RotationPolicy != cmv1.RotationPolicyNever {
-		cert(fileIssuer, ca, "spec.privateKey.rotationPolicy", "want Never: a renewed CA certificate with a new key would not verify the certificates it signed before")
-	}
-	leafLife := 0.0
-	for _, l := range []struct {
+	type leaf struct {
 		file string
 		c    *cmv1.Certificate
-	}{{fileNodeCertificate, b.nodeCertificate}, {fileClientCertificate, b.clientCertificate}} {
-		c := l.c
-		if is := issuer(c.Spec.IssuerRef.Name); c.Spec.IssuerRef.Kind != "Issuer" || is == nil || is.Spec.CA == nil || is.Spec.CA.SecretName != ca.Spec.SecretName {
-			cert(l.file, c, "spec.issuerRef", "got %+v, want the CA Issuer of %s, which signs with Secret %q", c.Spec.IssuerRef, fileIssuer, ca.Spec.SecretName)
+	}
+	for _, chain := range []struct {
+		file   string
+		ca     *cmv1.Certificate
+		leaves []leaf
+	}{
+		{fileIssuer, b.caCertificate, []leaf{{fileNodeCertificate, b.nodeCertificate}, {fileClientCertificate, b.clientCertificate}, {fileSetupCertificate, b.setupCertificate}}},
+		{fileInternodeCA, b.internodeCACertificate, []leaf{{fileInternodeCertificate, b.internodeCertificate}}},
+	} {
+		ca := chain.ca
+		if !ca.Spec.IsCA {
+			cert(chain.file, ca, "spec.isCA", "got false, want true")
 		}
-		if c.Spec.Duration == nil || c.Spec.RenewBefore == nil || c.Spec.RenewBefore.Duration >= c.Spec.Duration.Duration {
-			cert(l.file, c, "spec.renewBefore", "want duration and renewBefore set, renewBefore the shorter")
-		} else {
-			leafLife = max(leafLife, c.Spec.Duration.Hours())
+		if is := issuerOf(b, ca.Spec.IssuerRef.Name); ca.Spec.IssuerRef.Kind != "Issuer" || is == nil || is.Spec.SelfSigned == nil {
+			cert(chain.file, ca, "spec.issuerRef", "got %+v, want the self-signed Issuer of %s", ca.Spec.IssuerRef, fileIssuer)
+		}
+		if pk := ca.Spec.PrivateKey; pk == nil || pk.RotationPolicy != cmv1.RotationPolicyNever {
+			cert(chain.file, ca, "spec.privateKey.rotationPolicy", "want Never: a renewed CA certificate with a new key would not verify the certificates it signed before")
+		}
+		leafLife := 0.0
+		for _, l := range chain.leaves {
+			c := l.c
+			if signingCA(b, c) != ca.Spec.SecretName {
+				cert(l.file, c, "spec.issuerRef", "got %+v, want the CA Issuer of %s, which signs with Secret %q", c.Spec.IssuerRef, chain.file, ca.Spec.SecretName)
+			}
+			if c.Spec.Duration == nil || c.Spec.RenewBefore == nil || c.Spec.RenewBefore.Duration >= c.Spec.Duration.Duration {
+				cert(l.file, c, "spec.renewBefore", "want duration and renewBefore set, renewBefore the shorter")
+			} else {
+				leafLife = max(leafLife, c.Spec.Duration.Hours())
+			}
+		}
+		if ca.Spec.RenewBefore == nil || ca.Spec.RenewBefore.Hours() < leafLife {
+			cert(chain.file, ca, "spec.renewBefore", "want at least the longest leaf's duration (%gh): a leaf's ca.crt holds the CA certificate of the day it was issued, which must outlive the leaf", leafLife)
 		}
 	}
-	if ca.Spec.RenewBefore == nil || ca.Spec.RenewBefore.Hours() < leafLife {
-		cert(fileIssuer, ca, "spec.renewBefore", "want at least the longest leaf's duration (%gh): a leaf's ca.crt holds the CA certificate of the day it was issued, which must outlive the leaf", leafLife)
+	for _, l := range []leaf{{fileNodeCertificate, b.nodeCertificate}, {fileInternodeCertificate, b.internodeCertificate}} {
+		if pk := l.c.Spec.PrivateKey; pk == nil || pk.Encoding != cmv1.PKCS8 {
+			cert(l.file, l.c, "spec.privateKey.encoding", "want PKCS8: Cassandra's PEMReader reads no other encoding")
+		}
+		if !slices.ContainsFunc(l.c.Spec.AdditionalOutputFormats, func(f cmv1.CertificateAdditionalOutputFormat) bool {
+			return f.Type == cmv1.CertificateOutputFormatCombinedPEM
+		}) {
+			cert(l.file, l.c, "spec.additionalOutputFormats", "want CombinedPEM: PEMBasedSslContextFactory's keystore is the key and the certificate in one file, tls-combined.pem")
+		}
 	}
-	node := b.nodeCertificate
-	if pk := node.Spec.PrivateKey; pk == nil || pk.Encoding != cmv1.PKCS8 {
-		cert(fileNodeCertificate, node, "spec.privateKey.encoding", "want PKCS8: Cassandra's PEMReader reads no other encoding")
-	}
-	if !slices.ContainsFunc(node.Spec.AdditionalOutputFormats, func(f cmv1.CertificateAdditionalOutputFormat) bool {
-		return f.Type == cmv1.CertificateOutputFormatCombinedPEM
-	}) {
-		cert(fileNodeCertificate, node, "spec.additionalOutputFormats", "want CombinedPEM: PEMBasedSslContextFactory's keystore is the key and the certificate in one file, tls-combined.pem")
+	// A wildcard covers more than the nodes: "*.cassandra" is also
+	// <service>.cassandra, a Service of any namespace named cassandra, for
+	// Go clients; and the clients verify one name, "cassandra".
+	for _, l := range leafCertificates(b) {
+		for _, d := range l.c.Spec.DNSNames {
+			if strings.Contains(d, "*") {
+				cert(l.file, l.c, "spec.dnsNames", "%q is a wildcard: it also names hosts that are no node (*.cassandra covers <service>.cassandra, any Service of a namespace named cassandra); want the exact names clients verify, fully qualified ones in an overlay", d)
+			}
+		}
 	}
 
 	for _, ex := range []struct {
 		file string
 		s    *corev1.Secret
 		c    *cmv1.Certificate
-	}{{fileNodeTLSSecret, b.nodeTLSSecret, node}, {fileClientTLSSecret, b.clientTLSSecret, b.clientCertificate}} {
+	}{
+		{fileNodeTLSSecret, b.nodeTLSSecret, b.nodeCertificate},
+		{fileInternodeTLSSecret, b.internodeTLSSecret, b.internodeCertificate},
+		{fileSetupTLSSecret, b.setupTLSSecret, b.setupCertificate},
+		{fileClientTLSSecret, b.clientTLSSecret, b.clientCertificate},
+	} {
 		bad := func(field, format string, args ...any) {
 			errs = append(errs, fieldError(ex.file, "Secret", ex.s.Name, field, format, args...))
 		}
@@ -556,6 +719,86 @@ func checkCertificates(b *bundle) error {
 		if v := secretData(ex.s)["password"]; !strings.HasPrefix(v, "REPLACE-ME") {
 			errs = append(errs, fieldError(ex.file, "Secret", ex.s.Name, "stringData.password", "not a REPLACE-ME placeholder: no password belongs in the repository"))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// nodeNames are the names a client may verify a node by: the client-facing
+// certificate's dnsNames and common name (OpenSSL checks the common name
+// when a certificate has no DNS name).
+func nodeNames(b *bundle) []string {
+	names := slices.Clone(b.nodeCertificate.Spec.DNSNames)
+	if cn := b.nodeCertificate.Spec.CommonName; cn != "" {
+		names = append(names, cn)
+	}
+	return names
+}
+
+// checkJobCertificate checks the client certificate of the setup Job
+// (cassandra/role-job.yaml): the Job mounts no Secret of the nodes'
+// certificates, whose key would let whoever holds the Job's pod pose as
+// every node to the function (and collect its password) or join the
+// cluster; it mounts its own certificate's Secret; and that certificate is
+// a client's only: the tracker CA's (which the native port trusts), with
+// client auth, without server auth (cert-manager's default usages include
+// it, so they must be listed), and with none of the names clients verify
+// the nodes by.
+func checkJobCertificate(b *bundle) error {
+	var errs []error
+	job, setup := b.roleJob, b.setupCertificate
+	spec := &job.Spec.Template.Spec
+	nodeSecrets := map[string]string{
+		b.nodeCertificate.Spec.SecretName:      fileNodeCertificate,
+		b.internodeCertificate.Spec.SecretName: fileInternodeCertificate,
+	}
+	mounted := map[string]bool{}
+	for _, v := range spec.Volumes {
+		var secrets []string
+		switch {
+		case v.Secret != nil:
+			secrets = append(secrets, v.Secret.SecretName)
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				if src.Secret != nil {
+					secrets = append(secrets, src.Secret.Name)
+				}
+			}
+		}
+		for _, name := range secrets {
+			mounted[name] = true
+			if file, ok := nodeSecrets[name]; ok {
+				errs = append(errs, fieldError(fileRoleJob, "Job", job.Name, "spec.volumes["+v.Name+"]", "mounts Secret %q, the nodes' certificate (%s): whoever holds the Job's pod could pose as every node; want the Job's own client certificate, %q", name, file, setup.Spec.SecretName))
+			}
+		}
+	}
+	if !mounted[setup.Spec.SecretName] {
+		errs = append(errs, fieldError(fileRoleJob, "Job", job.Name, "spec.volumes", "no volume of Secret %q, the Job's client certificate (%s): the native port requires one", setup.Spec.SecretName, fileSetupCertificate))
+	}
+	cert := func(field, format string, args ...any) {
+		errs = append(errs, fieldError(fileSetupCertificate, "Certificate", setup.Name, field, format, args...))
+	}
+	if setup.Spec.IssuerRef != b.nodeCertificate.Spec.IssuerRef {
+		cert("spec.issuerRef", "got %+v, want %+v as the node certificate's: the native port trusts that CA, and the Job verifies the nodes with its ca.crt", setup.Spec.IssuerRef, b.nodeCertificate.Spec.IssuerRef)
+	}
+	switch u := setup.Spec.Usages; {
+	case len(u) == 0:
+		cert("spec.usages", "none: cert-manager would issue digital signature, key encipherment and server auth; want client auth only")
+	case slices.Contains(u, cmv1.UsageServerAuth):
+		cert("spec.usages", "got %v: server auth would let the Job's key serve as a node; want client auth only", u)
+	case !slices.Contains(u, cmv1.UsageClientAuth):
+		cert("spec.usages", "got %v, want client auth: the native port requires a client certificate", u)
+	}
+	names := nodeNames(b)
+	namesNode := func(d string) bool {
+		return d != "" && slices.ContainsFunc(names, func(n string) bool { return dnsNameMatches(d, n) || dnsNameMatches(n, d) })
+	}
+	for _, d := range setup.Spec.DNSNames {
+		if namesNode(d) {
+			cert("spec.dnsNames", "%q names the nodes (%v): a client verifying a node by that name would accept the Job's certificate", d, names)
+		}
+	}
+	if namesNode(setup.Spec.CommonName) {
+		cert("spec.commonName", "%q names the nodes (%v): OpenSSL verifies a certificate without DNS names by its common name", setup.Spec.CommonName, names)
 	}
 	return errors.Join(errs...)
 }

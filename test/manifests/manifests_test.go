@@ -15,7 +15,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
@@ -57,8 +59,12 @@ var checks = []check{
 	{"mounted files", checkMountedFiles},
 	{"cluster TLS", checkClusterTLS},
 	{"certificates", checkCertificates},
+	{"internode authority", checkInternodeAuthority},
+	{"job certificate", checkJobCertificate},
+	{"network policy", checkNetworkPolicy},
 	{"authentication", checkAuth},
 	{"role job", checkRoleJob},
+	{"job passwords", checkJobPasswords},
 	{"dockerfile", checkDockerfile},
 }
 
@@ -538,6 +544,40 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"anti-affinity only preferred", func(t *testing.T, b *bundle) {
 			b.statefulSet.Spec.Template.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution = nil
 		}, checkStatefulSet, []string{fileStatefulSet, "podAntiAffinity"}},
+		{"internode port open to every pod", func(t *testing.T, b *bundle) {
+			b.networkPolicy.Spec.Ingress[0].From[0].PodSelector = &metav1.LabelSelector{}
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, `NetworkPolicy "cassandra"`, "spec.ingress[0].from[0].podSelector", "internode port 7000"}},
+		{"internode port open to the Job's pods", func(t *testing.T, b *bundle) {
+			delete(b.networkPolicy.Spec.Ingress[0].From[0].PodSelector.MatchLabels, "app.kubernetes.io/component")
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, "spec.ingress[0].from[0].podSelector", "setup Job's"}},
+		{"internode port open to other namespaces", func(t *testing.T, b *bundle) {
+			b.networkPolicy.Spec.Ingress[0].From[0].NamespaceSelector = &metav1.LabelSelector{}
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, "spec.ingress[0].from[0]", "other namespaces"}},
+		{"internode port by name open to everything", func(t *testing.T, b *bundle) {
+			b.networkPolicy.Spec.Ingress[0].From = nil
+			b.networkPolicy.Spec.Ingress[0].Ports[0].Port = ptr(intstr.FromString("intra-node"))
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, "spec.ingress[0].from", "every pod and address", "no rule admits the nodes"}},
+		{"clients reach every port", func(t *testing.T, b *bundle) {
+			b.networkPolicy.Spec.Ingress[1].Ports = nil
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, "spec.ingress[1].from[0].podSelector", "every port"}},
+		{"nodes cut off from each other", func(t *testing.T, b *bundle) {
+			b.networkPolicy.Spec.Ingress[0].Ports[0].Port = ptr(intstr.FromInt32(7001))
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, "spec.ingress", "no rule admits the nodes", "7000"}},
+		{"function cut off from CQL", func(t *testing.T, b *bundle) {
+			b.networkPolicy.Spec.Ingress = b.networkPolicy.Spec.Ingress[:1]
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, "function's pods", "setup Job's pods", "9042"}},
+		{"NetworkPolicy for other pods", func(t *testing.T, b *bundle) {
+			b.networkPolicy.Spec.PodSelector.MatchLabels = map[string]string{"app": "cassandra"}
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, "spec.podSelector"}},
+		{"NetworkPolicy that restricts no ingress", func(t *testing.T, b *bundle) {
+			b.networkPolicy.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+		}, checkNetworkPolicy, []string{fileNetworkPolicy, "spec.policyTypes", "Ingress"}},
+		{"kustomization forgets the NetworkPolicy", func(t *testing.T, b *bundle) {
+			b.cassandraKustomize.Resources = slices.DeleteFunc(b.cassandraKustomize.Resources, func(r string) bool { return r == "networkpolicy.yaml" })
+		}, checkKustomizations, []string{fileCassandraKustomize, "resources", "networkpolicy.yaml"}},
+		{"NetworkPolicy without component label", func(t *testing.T, b *bundle) {
+			delete(b.networkPolicy.Labels, "app.kubernetes.io/component")
+		}, checkLabels, []string{fileNetworkPolicy, "metadata.labels[app.kubernetes.io/component]"}},
 		{"budget selects other pods", func(t *testing.T, b *bundle) {
 			b.pdb.Spec.Selector.MatchLabels = map[string]string{"app": "cassandra"}
 		}, checkStatefulSet, []string{filePDB, `PodDisruptionBudget "cassandra"`, "spec.selector"}},
@@ -629,6 +669,26 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"node certificate without the combined PEM", func(t *testing.T, b *bundle) {
 			b.nodeCertificate.Spec.AdditionalOutputFormats = nil
 		}, checkMountedFiles, []string{fileStatefulSet, "keystore", `no key "tls-combined.pem"`, fileNodeCertificate}},
+		{"internode truststore from the client-facing Secret", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "server_encryption_options.truststore", "/var/run/secrets/cassandra/tls/ca.crt")
+		}, checkMountedFiles, []string{fileStatefulSet, "server_encryption_options.truststore", `want key "ca.crt" of Secret "cassandra-internode-tls"`}},
+		{"nodes dial peers with the client-facing certificate", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "server_encryption_options.outbound_keystore", "/var/run/secrets/cassandra/tls/tls-combined.pem")
+		}, checkMountedFiles, []string{fileStatefulSet, "server_encryption_options.outbound_keystore", `"cassandra-internode-tls"`}},
+
+		// The internode authority: no client certificate is a peer.
+		{"internode port trusts the clients' CA", func(t *testing.T, b *bundle) {
+			setCassandraSetting(t, b, "server_encryption_options.truststore", "/var/run/secrets/cassandra/tls/ca.crt")
+		}, checkInternodeAuthority, []string{fileStatefulSet, "server_encryption_options.truststore", "the CA of the native port's clients", "no role applies"}},
+		{"internode certificate from the tracker CA", func(t *testing.T, b *bundle) {
+			b.internodeCertificate.Spec.IssuerRef.Name = "tracker-ca"
+		}, checkInternodeAuthority, []string{fileInternodeCertificate, "spec.issuerRef", fileInternodeCA, "the CA of the native port's clients"}},
+		{"internode authority signs a client", func(t *testing.T, b *bundle) {
+			b.setupCertificate.Spec.IssuerRef.Name = "cassandra-internode-ca"
+		}, checkInternodeAuthority, []string{fileSetupCertificate, "spec.issuerRef", "as a peer"}},
+		{"internode CA in the tracker CA's Secret", func(t *testing.T, b *bundle) {
+			b.internodeCACertificate.Spec.SecretName = b.caCertificate.Spec.SecretName
+		}, checkInternodeAuthority, []string{fileInternodeCA, "spec.secretName", "of its own"}},
 
 		// TLS: the function against the nodes.
 		{"function in the clear to TLS-only nodes", func(t *testing.T, b *bundle) {
@@ -667,7 +727,10 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		}, checkClusterTLS, []string{fileClientCertificate, "spec.usages", "client auth"}},
 		{"node certificate only for servers", func(t *testing.T, b *bundle) {
 			b.nodeCertificate.Spec.Usages = []cmv1.KeyUsage{cmv1.UsageDigitalSignature, cmv1.UsageServerAuth}
-		}, checkClusterTLS, []string{fileNodeCertificate, "spec.usages"}},
+		}, checkClusterTLS, []string{fileNodeCertificate, "spec.usages", "readiness probe"}},
+		{"internode certificate only for servers", func(t *testing.T, b *bundle) {
+			b.internodeCertificate.Spec.Usages = []cmv1.KeyUsage{cmv1.UsageDigitalSignature, cmv1.UsageServerAuth}
+		}, checkClusterTLS, []string{fileInternodeCertificate, "spec.usages", "each other's clients"}},
 		{"TLS settings ignored", func(t *testing.T, b *bundle) {
 			setJVMProperty(t, b, "cassandra.config.allow_system_properties", "false")
 		}, checkClusterTLS, []string{fileStatefulSet, "allow_system_properties", "ignore"}},
@@ -694,6 +757,47 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"TLS example short of a key", func(t *testing.T, b *bundle) {
 			delete(b.clientTLSSecret.StringData, "ca.crt")
 		}, checkCertificates, []string{fileClientTLSSecret, "stringData.ca.crt", "missing"}},
+		{"wildcard node name", func(t *testing.T, b *bundle) {
+			b.nodeCertificate.Spec.DNSNames = append(b.nodeCertificate.Spec.DNSNames, "*.cassandra")
+		}, checkCertificates, []string{fileNodeCertificate, "spec.dnsNames", `"*.cassandra"`, "<service>.cassandra"}},
+		{"internode CA key replaced at renewal", func(t *testing.T, b *bundle) {
+			b.internodeCACertificate.Spec.PrivateKey.RotationPolicy = cmv1.RotationPolicyAlways
+		}, checkCertificates, []string{fileInternodeCA, `Certificate "cassandra-internode-ca"`, "rotationPolicy"}},
+		{"internode key Cassandra cannot read", func(t *testing.T, b *bundle) {
+			b.internodeCertificate.Spec.PrivateKey.Encoding = cmv1.PKCS1
+		}, checkCertificates, []string{fileInternodeCertificate, "spec.privateKey.encoding", "PKCS8"}},
+		{"internode certificate from the wrong chain", func(t *testing.T, b *bundle) {
+			b.internodeCertificate.Spec.IssuerRef.Name = "tracker-ca"
+		}, checkCertificates, []string{fileInternodeCertificate, "spec.issuerRef", fileInternodeCA}},
+		{"setup TLS example short of a key", func(t *testing.T, b *bundle) {
+			delete(b.setupTLSSecret.StringData, "tls.key")
+		}, checkCertificates, []string{fileSetupTLSSecret, "stringData.tls.key", "missing"}},
+		{"internode TLS example with a real key", func(t *testing.T, b *bundle) {
+			b.internodeTLSSecret.StringData["tls.key"] = "-----BEGIN PRIVATE KEY-----"
+		}, checkCertificates, []string{fileInternodeTLSSecret, "stringData.tls.key", "placeholder"}},
+
+		// The setup Job's client certificate.
+		{"Job mounts the nodes' key", func(t *testing.T, b *bundle) {
+			podVolume(t, &b.roleJob.Spec.Template.Spec, "tls").Secret.SecretName = b.nodeCertificate.Spec.SecretName
+		}, checkJobCertificate, []string{fileRoleJob, "spec.volumes[tls]", `"cassandra-node-tls"`, "pose as every node", "no volume of Secret"}},
+		{"Job mounts the internode key too", func(t *testing.T, b *bundle) {
+			spec := &b.roleJob.Spec.Template.Spec
+			spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "peer", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: b.internodeCertificate.Spec.SecretName}}}}}}})
+		}, checkJobCertificate, []string{fileRoleJob, "spec.volumes[peer]", fileInternodeCertificate}},
+		{"Job certificate that may serve", func(t *testing.T, b *bundle) {
+			b.setupCertificate.Spec.Usages = append(b.setupCertificate.Spec.Usages, cmv1.UsageServerAuth)
+		}, checkJobCertificate, []string{fileSetupCertificate, "spec.usages", "serve as a node"}},
+		{"Job certificate with cert-manager's default usages", func(t *testing.T, b *bundle) {
+			b.setupCertificate.Spec.Usages = nil
+		}, checkJobCertificate, []string{fileSetupCertificate, "spec.usages", "server auth"}},
+		{"Job certificate named like the nodes", func(t *testing.T, b *bundle) {
+			b.setupCertificate.Spec.DNSNames = []string{"cassandra"}
+		}, checkJobCertificate, []string{fileSetupCertificate, "spec.dnsNames", `"cassandra"`}},
+		{"Job certificate with the nodes' common name", func(t *testing.T, b *bundle) {
+			b.setupCertificate.Spec.CommonName = "cassandra"
+		}, checkJobCertificate, []string{fileSetupCertificate, "spec.commonName", "OpenSSL"}},
+
 		{"superuser example with a password", func(t *testing.T, b *bundle) {
 			b.superuserSecret.StringData["password"] = "cassandra"
 		}, checkCertificates, []string{fileSuperuserSecret, "stringData.password", "placeholder"}},
@@ -752,6 +856,27 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"Job without the schema", func(t *testing.T, b *bundle) {
 			podVolume(t, &b.roleJob.Spec.Template.Spec, "schema").ConfigMap.Name = "schema"
 		}, checkRoleJob, []string{fileRoleJob, `ConfigMap "schema"`, "configMapGenerator"}},
+		{"Job logs in with the nodes' certificate", func(t *testing.T, b *bundle) {
+			spec := &b.roleJob.Spec.Template.Spec
+			spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "node-tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: b.nodeCertificate.Spec.SecretName}}})
+			c := &spec.Containers[0]
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "node-tls", MountPath: "/var/run/secrets/cassandra/tls", ReadOnly: true})
+			editJobScript(t, b, "tls=/var/run/secrets/tracker-setup/tls", "tls=/var/run/secrets/cassandra/tls")
+		}, checkRoleJob, []string{fileRoleJob, `key "tls.crt" of Secret "tracker-setup-tls"`, fileSetupCertificate}},
+		{"password in a cqlsh -e argument", func(t *testing.T, b *bundle) {
+			editJobScript(t, b, `echo "role $CASSANDRA_USERNAME may`, `as "$admin" "$admin_password" -e "ALTER ROLE tracker WITH PASSWORD = '$(quote "$role_password")'"`+"\n"+`echo "role $CASSANDRA_USERNAME may`)
+		}, checkJobPasswords, []string{fileRoleJob, `Job "tracker-setup"`, "$role_password", "-e argument", "/proc"}},
+		{"password in a cqlsh argument through another variable", func(t *testing.T, b *bundle) {
+			editJobScript(t, b, `echo "role $CASSANDRA_USERNAME may`, `stmt="ALTER ROLE tracker WITH PASSWORD = '$(quote "$role_password")'"`+"\n"+`as "$admin" "$admin_password" --execute="$stmt"`+"\n"+`echo "role $CASSANDRA_USERNAME may`)
+		}, checkJobPasswords, []string{fileRoleJob, "$stmt", "--execute argument"}},
+		{"password on cqlsh's command line by Kubernetes", func(t *testing.T, b *bundle) {
+			c := &b.roleJob.Spec.Template.Spec.Containers[0]
+			c.Env = append(c.Env, corev1.EnvVar{Name: "ROLE_SECRET", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "tracker-cassandra"}, Key: "password"}}})
+			c.Command = []string{"cqlsh"}
+			c.Args = []string{"--ssl", "-u", "admin", "-p", "$(ROLE_SECRET)", "cassandra"}
+		}, checkJobPasswords, []string{fileRoleJob, "$ROLE_SECRET", "-p argument"}},
+
 		{"Job with another cqlsh", func(t *testing.T, b *bundle) {
 			b.roleJob.Spec.Template.Spec.Containers[0].Image = "cassandra:4.1"
 		}, checkRoleJob, []string{fileRoleJob, ".image", "cassandra:4.1"}},
@@ -1014,6 +1139,8 @@ func TestStrictDecodingRejects(t *testing.T) {
 			kube("monitoring.coreos.com/v1", "PrometheusRule", new(monitoringv1.PrometheusRule)), []string{filePrometheusRule, "severity"}},
 		{"misspelled Certificate field", fileNodeCertificate, "renewBefore:", "renewBfore:",
 			kube("cert-manager.io/v1", "Certificate", new(cmv1.Certificate)), []string{fileNodeCertificate, "renewBfore"}},
+		{"misspelled NetworkPolicy field", fileNetworkPolicy, "policyTypes:", "policyType:",
+			kube("networking.k8s.io/v1", "NetworkPolicy", new(networkingv1.NetworkPolicy)), []string{fileNetworkPolicy, "policyType"}},
 		{"Job field at the wrong level", fileRoleJob, "  backoffLimit: 3", "  backoffLimit: 3\n  restartPolicy: Never",
 			kube("batch/v1", "Job", new(batchv1.Job)), []string{fileRoleJob, "restartPolicy"}},
 		{"promtool test field promtool does not read", fileAlertTests, "evaluation_interval: 30s", "evaluation_interval: 30s\nevaluation_intervall: 1m",
