@@ -38,6 +38,29 @@
 # then prints the variables that run the function against the node (the
 # env command prints them again).
 #
+# Cluster mode (CASSANDRA_LOCAL_CLUSTER=1) runs three nodes beside those,
+# the production topology in small: 127.0.0.1, 127.0.0.2 and 127.0.0.3
+# (Linux routes all of 127/8 to loopback), CQL port 9242 and storage port
+# 7200 on each, one data center dc1 with racks r1, r2 and r3
+# (GossipingPropertyFileSnitch), one token each so the ring is split in
+# thirds, all three seeds, hints on, and local-only JMX on 7211, 7212 and
+# 7213 for nodetool. Each node keeps its state in .local-cluster/nodeN/,
+# laid out like .local/ above; the jars are .local/lib's. Its commands act
+# on all three nodes, or on node N (1-3) where they take one:
+#   start [N]    start the nodes one after another (each answers CQL before
+#                the next starts); a node already up is reused
+#   stop [N]     SIGTERM (Cassandra drains), SIGKILL after the stop timeout
+#   kill N       kill -9, as a crash
+#   freeze N     SIGSTOP: the process hangs, its sockets stay open
+#   thaw N       SIGCONT
+#   status       each node's process and CQL, and the ring as each live
+#                node's gossip sees it (nodetool status)
+#   ring N       the ring as node N sees it: a line "ADDRESS STATE" per
+#                node, STATE being nodetool's two letters (UN: up, normal)
+#   logs N [-f]  node N's log
+#   env          the variables that point the function at the cluster
+# Heap 768M per node unless CASSANDRA_HEAP says otherwise.
+#
 # Environment:
 #   CASSANDRA_HOSTS          first host:port is the node to use (default 127.0.0.1:9042,
 #                            TLS mode 127.0.0.1:9142); start only launches on 127.0.0.1/localhost
@@ -55,6 +78,9 @@
 #                            mode .local/lib); nodes with their own CASSANDRA_LOCAL_DIR (the
 #                            fault tests) may share one
 #   CASSANDRA_LOCAL_TLS      1: the TLS node described above (default 0)
+#   CASSANDRA_LOCAL_CLUSTER  1: the three-node cluster described above (default 0);
+#                            CASSANDRA_HOSTS, CASSANDRA_LOCAL_DIR, CASSANDRA_STORAGE_PORT
+#                            and CASSANDRA_JMX_PORT do not apply to it
 #   CASSANDRA_TLS_SERVER_SAN TLS mode: subjectAltName of a node certificate it makes
 #                            (default IP:127.0.0.1,DNS:localhost)
 #   CASSANDRA_TLS_SERVER_NAME  TLS mode: the name the probe verifies in the node's
@@ -73,6 +99,9 @@ usage: [CASSANDRA_LOCAL_TLS=1] $(basename "$0") start|stop|status|logs [-f]|env
           eval "\$(CASSANDRA_LOCAL_TLS=1 $(basename "$0") env)"
 With CASSANDRA_LOCAL_TLS=1 each command works on the TLS node (mutual TLS and
 passwords, in .local-tls/ on 127.0.0.1:9142) instead of the plain one.
+
+usage: CASSANDRA_LOCAL_CLUSTER=1 $(basename "$0") start [N]|stop [N]|kill N|freeze N|thaw N|status|ring N|logs N [-f]|env
+  the three-node cluster on 127.0.0.1-3:9242 (in .local-cluster/), all nodes or node N
 EOF
 }
 
@@ -92,8 +121,30 @@ case "${CASSANDRA_LOCAL_TLS:-0}" in
 0 | false | "") tls=false ;;
 *) die "CASSANDRA_LOCAL_TLS must be 1 or 0, got $CASSANDRA_LOCAL_TLS" ;;
 esac
+case "${CASSANDRA_LOCAL_CLUSTER:-0}" in
+1 | true) cluster=true ;;
+0 | false | "") cluster=false ;;
+*) die "CASSANDRA_LOCAL_CLUSTER must be 1 or 0, got $CASSANDRA_LOCAL_CLUSTER" ;;
+esac
+if $cluster && $tls; then
+	die "CASSANDRA_LOCAL_CLUSTER and CASSANDRA_LOCAL_TLS cannot be combined"
+fi
+# cluster_node is set (by this script, when it runs itself for one node of
+# the cluster) to the node's number.
+cluster_node="${CASSANDRA_LOCAL_CLUSTER_NODE:-}"
+cluster_nodes=(1 2 3)
+cluster_port=9242
+cluster_storage_port=7200
+# One token per node, the ring split in thirds (Murmur3Partitioner).
+cluster_tokens=(-9223372036854775808 -3074457345618258603 3074457345618258602)
 # The TLS node's defaults differ from the plain node's, so both can run.
-if $tls; then
+if [[ -n "$cluster_node" ]]; then
+	[[ "$cluster_node" =~ ^[123]$ ]] || die "no cluster node $cluster_node"
+	default_dir="$here/.local-cluster/node$cluster_node"
+	default_lib_dir="$here/.local/lib"
+	default_host="127.0.0.$cluster_node:$cluster_port"
+	default_storage_port=$cluster_storage_port
+elif $tls; then
 	default_dir="$here/.local-tls"
 	default_lib_dir="$here/.local/lib"
 	default_host=127.0.0.1:9142
@@ -339,6 +390,28 @@ render_conf() {
 	if $tls; then
 		render_tls_conf
 	fi
+	if [[ -n "$cluster_node" ]]; then
+		render_cluster_conf "$storage_port"
+	fi
+}
+
+# render_cluster_conf turns the rendered cassandra.yaml into node
+# cluster_node's of the three: its own address, the three seeds, its token,
+# the data center and rack of the production StatefulSet's snitch, and
+# hints on, so a node that was down gets the writes it missed.
+render_cluster_conf() {
+	local storage_port="$1" n seeds=""
+	for n in "${cluster_nodes[@]}"; do
+		seeds+="${seeds:+,}127.0.0.$n:$storage_port"
+	done
+	sed -i -e "s/^listen_address: .*/listen_address: $cql_host/" \
+		-e "s/^rpc_address: .*/rpc_address: $cql_host/" \
+		-e "s/- seeds: .*/- seeds: \"$seeds\"/" \
+		-e "s/^initial_token: .*/initial_token: ${cluster_tokens[cluster_node - 1]}/" \
+		-e "s/^endpoint_snitch: .*/endpoint_snitch: GossipingPropertyFileSnitch/" \
+		-e "s/^hinted_handoff_enabled: .*/hinted_handoff_enabled: true/" \
+		"$conf_dir/cassandra.yaml"
+	printf 'dc=dc1\nrack=r%s\n' "$cluster_node" >"$conf_dir/cassandra-rackdc.properties"
 }
 
 # render_tls_conf appends the TLS mode's settings to the rendered
@@ -474,6 +547,8 @@ java_cmd() {
 stop_pid() {
 	local pid="$1" deadline
 	kill -TERM "$pid" 2>/dev/null || true
+	# A frozen node (SIGSTOP) gets the SIGTERM once it runs again.
+	kill -CONT "$pid" 2>/dev/null || true
 	deadline=$((SECONDS + stop_timeout))
 	while kill -0 "$pid" 2>/dev/null; do
 		if ((SECONDS >= deadline)); then
@@ -503,7 +578,7 @@ take_start_lock() {
 }
 
 cmd_start() {
-	local version pid java jamm jar storage_port deadline started heap
+	local version pid java jamm jar storage_port deadline started heap initial_token
 	local -a jvm_opts extra_opts detach
 	started=$SECONDS
 
@@ -515,6 +590,7 @@ cmd_start() {
 
 	case "$cql_host" in
 	127.0.0.1 | localhost) ;;
+	127.0.0.[23]) [[ -n "$cluster_node" ]] || die "nothing answers CQL at $cql_addr, and local.sh only starts a node on 127.0.0.1 (cluster mode: 127.0.0.1-3); fix CASSANDRA_HOSTS or start that node yourself" ;;
 	*) die "nothing answers CQL at $cql_addr, and local.sh only starts a node on 127.0.0.1; fix CASSANDRA_HOSTS or start that node yourself" ;;
 	esac
 
@@ -542,8 +618,8 @@ cmd_start() {
 		echo "Cassandra started earlier (pid $pid) does not answer CQL yet; waiting for it"
 	else
 		rm -f "$pid_file"
-		if (: </dev/tcp/127.0.0.1/"$cql_port") 2>/dev/null; then
-			die "port $cql_port on 127.0.0.1 is taken by something that does not answer CQL$(last_probe_error); free it or pick another port in CASSANDRA_HOSTS"
+		if (: </dev/tcp/"$cql_host"/"$cql_port") 2>/dev/null; then
+			die "port $cql_port on $cql_host is taken by something that does not answer CQL$(last_probe_error); free it or pick another port in CASSANDRA_HOSTS"
 		fi
 
 		java="$(java_cmd)"
@@ -570,6 +646,11 @@ cmd_start() {
 		render_conf "$storage_port"
 		mkdir -p "$data_dir" "$log_dir" "$local_dir/triggers"
 		heap="${CASSANDRA_HEAP:-1G}"
+		initial_token=0
+		if [[ -n "$cluster_node" ]]; then
+			heap="${CASSANDRA_HEAP:-768M}"
+			initial_token="${cluster_tokens[cluster_node - 1]}"
+		fi
 		read -r -a extra_opts <<<"${CASSANDRA_JVM_OPTS:-}"
 
 		# The node's own options; the fixed ones are in jvm17.options.
@@ -587,7 +668,7 @@ cmd_start() {
 			# Fast single-node start.
 			-Dcassandra.skip_wait_for_gossip_to_settle=0
 			-Dcassandra.ring_delay_ms=1000
-			-Dcassandra.initial_token=0
+			"-Dcassandra.initial_token=$initial_token"
 		)
 		if [[ "${CASSANDRA_UNSAFE_SYSTEM:-false}" == true ]]; then
 			jvm_opts+=(-Dcassandra.unsafesystem=true)
@@ -790,7 +871,138 @@ cmd_logs() {
 	tail -n 60 "$system_log"
 }
 
+# node_state prints node cluster_node's process state: down, running or
+# frozen (stopped by a signal).
+node_state() {
+	local pid
+	if ! pid="$(our_pid)"; then
+		echo down
+		return
+	fi
+	if [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == T ]]; then
+		echo frozen
+	else
+		echo running
+	fi
+}
+
+# cmd_signal sends signal $1 to the node: KILL (then waits until it is
+# gone, as a crash leaves it), STOP or CONT.
+cmd_signal() {
+	local pid
+	pid="$(our_pid)" || die "node $cluster_node is not running"
+	kill "-$1" "$pid"
+	case "$1" in
+	KILL)
+		while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+		rm -f "$pid_file"
+		echo "Killed node $cluster_node (pid $pid)"
+		;;
+	STOP) echo "Froze node $cluster_node (pid $pid)" ;;
+	CONT) echo "Thawed node $cluster_node (pid $pid)" ;;
+	esac
+}
+
+# cmd_ring prints the ring as node cluster_node's gossip sees it, a line
+# "ADDRESS STATE" per node, from nodetool status over its local JMX port.
+cmd_ring() {
+	local java out
+	local -a opens
+	[[ "$(node_state)" == running ]] || die "node $cluster_node is $(node_state)"
+	java="$(java_cmd)"
+	# nodetool needs the module openings the server has; its history file
+	# goes to the node's directory, not the user's home.
+	mapfile -t opens < <(grep -E '^--add-(exports|opens) ' "$here/jvm17.options" | tr ' ' '\n')
+	if ! out="$("$java" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "${opens[@]}" \
+		"-Duser.home=$local_dir" "-Dlogback.configurationFile=$conf_dir/logback.xml" "-Dcassandra.logdir=$log_dir" \
+		-cp "$conf_dir:$lib_dir/*" org.apache.cassandra.tools.NodeTool \
+		-h 127.0.0.1 -p "$CASSANDRA_JMX_PORT" status 2>&1)"; then
+		die "nodetool status on node $cluster_node failed: $(tail -n 3 <<<"$out")"
+	fi
+	awk '$1 ~ /^[UD][NLJM]$/ { print $2, $1 }' <<<"$out"
+}
+
+# cluster_run runs this script for node $1 of the cluster with the rest
+# of the arguments.
+cluster_run() {
+	local n="$1"
+	shift
+	[[ "$n" =~ ^[123]$ ]] || die "no cluster node ${n:-(none)}: give 1, 2 or 3"
+	env -u CASSANDRA_HOSTS -u CASSANDRA_LOCAL_DIR -u CASSANDRA_STORAGE_PORT \
+		CASSANDRA_LOCAL_CLUSTER_NODE="$n" CASSANDRA_JMX_PORT="721$n" "$here/local.sh" "$@"
+}
+
+cluster_env() {
+	local n hosts=""
+	for n in "${cluster_nodes[@]}"; do
+		hosts+="${hosts:+,}127.0.0.$n:$cluster_port"
+	done
+	printf 'export CASSANDRA_HOSTS=%q\n' "$hosts"
+	echo "export CASSANDRA_LOCAL_DC=dc1"
+	echo "export CASSANDRA_CONSISTENCY=LOCAL_QUORUM"
+	printf 'export CASSANDRA_REPLICATION=%q\n' "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"
+}
+
+# cluster_main runs a cluster command (all nodes, or node $2).
+cluster_main() {
+	local n nodes=("${cluster_nodes[@]}") failed=0 state
+	if [[ -n "${2:-}" ]]; then
+		nodes=("$2")
+	fi
+	case "${1:-}" in
+	start)
+		for n in "${nodes[@]}"; do
+			cluster_run "$n" start
+		done
+		;;
+	stop)
+		for n in "${nodes[@]}"; do
+			cluster_run "$n" stop
+		done
+		;;
+	kill | freeze | thaw | ring)
+		[[ -n "${2:-}" ]] || die "$1 takes a node: 1, 2 or 3"
+		cluster_run "$2" "$1"
+		;;
+	logs) cluster_run "${2:-}" logs "${3:-}" ;;
+	status)
+		for n in "${nodes[@]}"; do
+			state="$(cluster_run "$n" state)"
+			if [[ "$state" == running ]] && cluster_run "$n" status >/dev/null 2>&1; then
+				echo "node $n (127.0.0.$n:$cluster_port): running, answers CQL; its ring:"
+				cluster_run "$n" ring | sed 's/^/  /' || true
+			else
+				echo "node $n (127.0.0.$n:$cluster_port): $state$([[ $state == running ]] && echo ", no CQL yet")"
+				failed=1
+			fi
+		done
+		return "$failed"
+		;;
+	env) cluster_env ;;
+	-h | --help | help) usage ;;
+	*)
+		usage
+		exit 2
+		;;
+	esac
+}
+
+if $cluster && [[ -z "$cluster_node" ]]; then
+	cluster_main "$@"
+	exit
+fi
+
 case "${1:-}" in
+kill | freeze | thaw | ring | state)
+	[[ -n "$cluster_node" ]] || die "$1 is a cluster command (CASSANDRA_LOCAL_CLUSTER=1)"
+	case "$1" in
+	kill) cmd_signal KILL ;;
+	freeze) cmd_signal STOP ;;
+	thaw) cmd_signal CONT ;;
+	ring) cmd_ring ;;
+	state) node_state ;;
+	esac
+	;;
 start)
 	cmd_start
 	if $tls; then
