@@ -116,8 +116,9 @@ func fuzzRequest(t *testing.T, req *http.Request, again replay) {
 		saved[i] = ev.ID
 		checkAccepted(t, ev)
 	}
-	if diff := cmp.Diff(saved, ids); diff != "" {
-		t.Fatalf("ids of the 201 (-saved +answered):\n%s", diff)
+	// An id sent twice is one event, stored once and answered twice.
+	if diff := cmp.Diff(saved, firstOfEach(ids)); diff != "" {
+		t.Fatalf("ids of the 201, each once (-saved +answered):\n%s", diff)
 	}
 
 	// Round trip: the same events, encoded again, decode to the same values.
@@ -139,6 +140,19 @@ func fuzzRequest(t *testing.T, req *http.Request, again replay) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("events after a round trip (-first +replayed):\n%s", diff)
 	}
+}
+
+// firstOfEach is ids without the repeats of an id.
+func firstOfEach(ids []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // checkRejection checks that a 4xx is problem+json that says why.

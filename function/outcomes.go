@@ -2,6 +2,7 @@ package function
 
 import (
 	"errors"
+	"net/http"
 
 	"tracker/function/event"
 	"tracker/function/telemetry"
@@ -15,7 +16,8 @@ import (
 // the request carried; 0 when they were not read, which counts as one.
 // An invalid batch counts each bad event under its first problem's reason
 // and its good events under in_invalid_batch, since none of them was
-// stored.
+// stored. A 409 counts the events of an id conflict as rejected and the
+// others as stored, which they are.
 func countRefused(rec *telemetry.Request, e *apiError, err error, n int) {
 	var (
 		invalid *event.InvalidError
@@ -24,6 +26,11 @@ func countRefused(rec *telemetry.Request, e *apiError, err error, n int) {
 	switch {
 	case e.Status >= 500:
 		rec.Failed(e.Reason, max(n, 1), e.Err)
+	case e.Status == http.StatusConflict:
+		// The events of an id conflict are rejected; the others of
+		// their request were stored.
+		rec.Stored(e.Stored)
+		rec.Rejected(e.Reason, n-e.Stored)
 	case errors.As(err, &invalid):
 		for reason, count := range rejectedReasons(invalid) {
 			rec.Rejected(reason, count)

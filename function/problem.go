@@ -3,6 +3,7 @@ package function
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -34,6 +35,11 @@ type apiError struct {
 	Reason string
 	// Err is the error behind a 5xx, for the log; never shown.
 	Err error
+	// IDs are, for a 409, the ids of every event of the request in its
+	// order, as a 201 gives them; Stored is how many of those events
+	// were stored: all but those Errors name.
+	IDs    []string
+	Stored int
 }
 
 func (e *apiError) Error() string { return e.Detail }
@@ -76,6 +82,29 @@ func problemOf(err error) *apiError {
 		Reason: "internal", Err: err}
 }
 
+// conflictProblem answers a request whose events at the indexes conflicts
+// were not stored because their id is stored already with other content:
+// 409 id_conflict, naming each by its index in a batch. The other events
+// were stored, and ids, every event's id in request order, tells the
+// client the ids of those too.
+func conflictProblem(ids []string, conflicts []int, batch bool) *apiError {
+	e := &apiError{Status: http.StatusConflict, Reason: "id_conflict", IDs: ids, Stored: len(ids) - len(conflicts)}
+	for _, i := range conflicts {
+		fe := event.FieldError{Field: "id", Reason: "id_conflict",
+			Message: fmt.Sprintf("%q is the id of another event stored already (another username, target, description or source); one id is one event", ids[i])}
+		if batch {
+			fe.Index = &i
+		}
+		e.Errors = append(e.Errors, fe)
+	}
+	if batch {
+		e.Detail = fmt.Sprintf("%d of %d events have an id that is stored already with other content; they were not stored, the others were", len(conflicts), len(ids))
+	} else {
+		e.Detail = "the event's id is stored already with other content; it was not stored"
+	}
+	return e
+}
+
 // problem is an RFC 9457 problem details body with an errors extension.
 type problem struct {
 	Type   string             `json:"type"`
@@ -83,6 +112,8 @@ type problem struct {
 	Status int                `json:"status"`
 	Detail string             `json:"detail,omitempty"`
 	Errors []event.FieldError `json:"errors,omitempty"`
+	// IDs are a 409's ids of the request's events (apiError.IDs).
+	IDs []string `json:"ids,omitempty"`
 }
 
 // writeProblem writes e as application/problem+json, and tells the
@@ -105,6 +136,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, e *apiError) {
 		Status: e.Status,
 		Detail: e.Detail,
 		Errors: e.Errors,
+		IDs:    e.IDs,
 	})
 }
 

@@ -7,11 +7,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"tracker/function/event"
 	"tracker/function/event/cloudevent"
+	"tracker/function/store"
 	"tracker/function/telemetry"
 )
 
@@ -21,7 +23,10 @@ type trackResponse struct {
 }
 
 // handleTrack decodes, validates and stores events, and answers 201 only
-// after every one of them is stored. It tells the request's telemetry the
+// after every one of them is stored. Events of a request that share an id
+// (and so their content; the decoders see to that) are stored once. An
+// event whose id is stored already with other content gets a 409, and the
+// others of its request are stored. It tells the request's telemetry the
 // form of the events and what became of each.
 func (h *handler) handleTrack(w http.ResponseWriter, r *http.Request) {
 	rec := telemetry.RequestFrom(r.Context())
@@ -36,7 +41,8 @@ func (h *handler) handleTrack(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err, len(in.events))
 		return
 	}
-	n := int64(len(in.events))
+	unique, at := uniqueEvents(in.events)
+	n := int64(len(unique))
 	if h.inflight.Add(n) > int64(h.cfg.TrackMaxInflight) {
 		h.inflight.Add(-n)
 		h.refuse(w, r, errOverloaded, len(in.events))
@@ -45,19 +51,39 @@ func (h *handler) handleTrack(w http.ResponseWriter, r *http.Request) {
 	// One deadline for the whole write, so that a request never waits much
 	// longer than CASSANDRA_TIMEOUT, however many queries it needs.
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.CassandraTimeout)
-	err = h.store.Save(ctx, in.events)
+	err = h.store.Save(ctx, unique)
 	cancel()
 	h.inflight.Add(-n)
-	if err != nil {
-		h.refuse(w, r, err, len(in.events))
-		return
-	}
 	ids := make([]string, len(in.events))
 	for i := range in.events {
 		ids[i] = in.events[i].ID
 	}
+	var conflict *store.ConflictError
+	if errors.As(err, &conflict) {
+		err = conflictProblem(ids, requestIndexes(conflict.Indexes, at), in.batch())
+	}
+	if err != nil {
+		h.refuse(w, r, err, len(in.events))
+		return
+	}
 	writeJSON(w, http.StatusCreated, trackResponse{IDs: ids})
 	rec.Stored(len(in.events))
+}
+
+// requestIndexes are the indexes in the request of the events at the
+// positions unique among its unique events (uniqueEvents's at, nil when
+// each event is its own).
+func requestIndexes(unique []int, at []int) []int {
+	if at == nil {
+		return unique
+	}
+	var out []int
+	for i, u := range at {
+		if slices.Contains(unique, u) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // refuse answers a request whose n events were not stored because of err.
@@ -76,6 +102,12 @@ type decoded struct {
 	events []event.Event
 	format string
 	ce     []cloudevent.Attributes
+}
+
+// batch reports whether the request was a batch, whose problems name
+// their indexes.
+func (d *decoded) batch() bool {
+	return d.format == "plain_batch" || d.format == "ce_batch"
 }
 
 // single reports whether the request was one CloudEvent.

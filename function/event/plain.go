@@ -15,7 +15,8 @@ import (
 // DecodePlain reads the plain JSON form: one object or an array of at
 // most maxEvents of them. Every event is checked before any is returned,
 // so a batch with one bad event is rejected whole and names each bad index
-// and field. now is when the request was read.
+// and field; so is a batch in which two events share an id but not their
+// content (DuplicateIDs). now is when the request was read.
 func DecodePlain(body []byte, now time.Time, maxEvents int) ([]Event, error) {
 	if err := CheckBody(body); err != nil {
 		return nil, err
@@ -59,6 +60,7 @@ func decodePlainBatch(body []byte, now time.Time, maxEvents int) ([]Event, error
 		vals    [][maxFlatFields]string
 		indexes = make([]int, n)
 		events  = make([]Event, n)
+		valid   = make([]bool, n)
 	)
 	if fast {
 		src, vals = string(body), make([][maxFlatFields]string, n)
@@ -72,8 +74,9 @@ func decodePlainBatch(body []byte, now time.Time, maxEvents int) ([]Event, error
 			fe = append(fe, JSONError(&indexes[i], err))
 			continue
 		}
-		buildPlainEvent(&fe, &indexes[i], &f, now, &events[i])
+		valid[i] = buildPlainEvent(&fe, &indexes[i], &f, now, &events[i])
 	}
+	fe = append(fe, DuplicateIDs(events, valid, "id")...)
 	if len(fe) > 0 {
 		return nil, InvalidBatch("events", n, fe)
 	}

@@ -20,6 +20,9 @@ type eventTimes struct {
 	occurred, received time.Time
 	// byIDWritten is set when the claim already wrote events_by_id.
 	byIDWritten bool
+	// conflict is set when the claim found the id stored with other
+	// content: the event is not written.
+	conflict bool
 }
 
 // resolveTimes settles when each event occurred. The rows' keys depend
@@ -91,6 +94,7 @@ func needsClaim(ev event.Event) bool { return ev.OccurredAt.IsZero() && ev.Retry
 // again under its own time. The transaction costs a Paxos round, so only
 // events with an id and no time pay it. There is no plain read first:
 // most such events are new, and the Paxos round reads the row anyway.
+// A row that holds other content under the id sets t.conflict.
 func (s *Store) claim(ctx context.Context, ev *event.Event, t *eventTimes) error {
 	rows := rowsOf(ev, t.received, t.received)
 	existing := make(map[string]any, 8)
@@ -113,5 +117,19 @@ func (s *Store) claim(ctx context.Context, ev *event.Event, t *eventTimes) error
 		return fmt.Errorf("events_by_id row of a claimed event id has no times: %v", existing)
 	}
 	t.occurred, t.received = o, r
+	t.conflict = !sameContent(ev, existing)
 	return nil
+}
+
+// sameContent reports whether the events_by_id row stored holds ev: the
+// same user, target, description and source. Its times are the stored
+// row's own, which a retry without a time takes. The transaction returns
+// the row anyway, so the check costs no read of its own.
+func sameContent(ev *event.Event, stored map[string]any) bool {
+	text := func(column string) string {
+		s, _ := stored[column].(string) // a null source reads as ""
+		return s
+	}
+	return text("username") == ev.Username && text("target") == ev.Target &&
+		text("description") == ev.Description && text("source") == ev.Source
 }

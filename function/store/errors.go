@@ -13,6 +13,20 @@ import (
 // credentials, a missing table).
 var ErrUnavailable = errors.New("store unavailable")
 
+// ConflictError reports the events of a Save that were not written
+// because their id is stored already with other content (another user,
+// target, description or source): one id is one event. Every other event
+// of the Save was written.
+type ConflictError struct {
+	// Indexes are the positions of those events in Save's events, in
+	// ascending order.
+	Indexes []int
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%d events have an id that is stored with other content", len(e.Indexes))
+}
+
 // errClosed answers a statement that meets a closed store.
 var errClosed = fmt.Errorf("%w: the store is closed", ErrUnavailable)
 

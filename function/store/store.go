@@ -37,7 +37,12 @@ type Store struct {
 // acknowledged at the configured consistency. Saving the same event again
 // (same ID) leaves the stored rows as they were: one per table. An event
 // with a zero OccurredAt takes the time it was first stored with, or its
-// ReceivedAt when it is new.
+// ReceivedAt when it is new. The events must have distinct IDs.
+//
+// An event with a zero OccurredAt whose ID is stored already with other
+// content is not written: when every other event is, Save returns a
+// *ConflictError that names it. An event with a time is written without
+// a read, so no conflict is seen for it.
 //
 // Every row of every event is written concurrently by the writers; the
 // first failure cancels the rest and is returned, marked ErrUnavailable
@@ -45,8 +50,9 @@ type Store struct {
 // for a writer included.
 func (s *Store) Save(ctx context.Context, events []event.Event) error {
 	err := s.save(ctx, events)
+	var conflict *ConflictError
 	switch {
-	case err == nil:
+	case err == nil, errors.As(err, &conflict):
 		s.health.succeeded()
 	case errors.Is(ctx.Err(), context.Canceled):
 		// A client that went away says nothing about Cassandra.
@@ -64,11 +70,16 @@ func (s *Store) save(ctx context.Context, events []event.Event) error {
 		return classify(err)
 	}
 	w := &saveWait{cancel: cancel}
+	var conflicts []int
 events:
 	for i := range events {
 		t := givenTimes(&events[i])
 		if times != nil {
 			t = times[i]
+		}
+		if t.conflict {
+			conflicts = append(conflicts, i)
+			continue
 		}
 		rows := rowsOf(&events[i], t.occurred, t.received)
 		for table, values := range rows {
@@ -81,7 +92,13 @@ events:
 		}
 	}
 	w.wg.Wait()
-	return classify(w.first())
+	if err := w.first(); err != nil {
+		return classify(err)
+	}
+	if conflicts != nil {
+		return &ConflictError{Indexes: conflicts}
+	}
+	return nil
 }
 
 func (s *Store) query(ctx context.Context, stmt string, args ...any) *gocql.Query {

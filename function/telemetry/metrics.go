@@ -52,7 +52,7 @@ var Exposed = []Metric{
 	{"tracker_http_requests_in_flight", "gauge", nil, "HTTP requests being served now."},
 	{"tracker_http_request_body_bytes", "histogram", []string{"route"}, "Bytes of request body read."},
 	{"tracker_events_received_total", "counter", []string{"format"}, "Events received on POST /track, by input form; received = stored + rejected + failed, per format."},
-	{"tracker_events_stored_total", "counter", []string{"format"}, "Events acknowledged by Cassandra and answered 201."},
+	{"tracker_events_stored_total", "counter", []string{"format"}, "Events acknowledged by Cassandra: answered 201, or the others of a request answered 409."},
 	{"tracker_events_rejected_total", "counter", []string{"format", "reason"}, "Events answered 4xx, by the reason of the problem body."},
 	{"tracker_events_failed_total", "counter", []string{"format", "reason"}, "Events answered 5xx: timeout, unavailable, overloaded, canceled or internal."},
 	{"tracker_events_in_flight", "gauge", nil, "Events being written to Cassandra now."},

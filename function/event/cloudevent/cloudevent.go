@@ -107,7 +107,9 @@ func Decode(ctx context.Context, header http.Header, body []byte, now time.Time)
 
 // DecodeBatch reads application/cloudevents-batch+json: a JSON array of
 // at most maxEvents structured CloudEvents, each decoded by the SDK and
-// checked alone so that every bad index is named. It returns the events
+// checked alone so that every bad index is named, and then together: two
+// with the same source and id must carry the same event
+// (event.DuplicateIDs). It returns the events
 // and their attributes in the same order, or an error.
 func DecodeBatch(body []byte, now time.Time, maxEvents int) ([]event.Event, []Attributes, error) {
 	if err := event.CheckBody(body); err != nil {
@@ -123,6 +125,7 @@ func DecodeBatch(body []byte, now time.Time, maxEvents int) ([]event.Event, []At
 	var fe []event.FieldError
 	events := make([]event.Event, len(raws))
 	attrs := make([]Attributes, len(raws))
+	valid := make([]bool, len(raws))
 	for i, raw := range raws {
 		// raw is one valid JSON value of the array read above, so the
 		// SDK's decoder runs directly; json.Unmarshal would first scan the
@@ -132,9 +135,14 @@ func DecodeBatch(body []byte, now time.Time, maxEvents int) ([]event.Event, []At
 			fe = append(fe, readError(&i, err))
 			continue
 		}
-		fe = append(fe, fromSDK(&e, &i, now, &events[i])...)
+		bad := fromSDK(&e, &i, now, &events[i])
+		fe = append(fe, bad...)
+		valid[i] = len(bad) == 0
 		attrs[i] = attributesOf(&e)
 	}
+	// A CloudEvent's key is its source and id: two with the same key are
+	// one event, or the batch is rejected.
+	fe = append(fe, event.DuplicateIDs(events, valid, "id")...)
 	if len(fe) > 0 {
 		return nil, nil, event.InvalidBatch("CloudEvents", len(raws), fe)
 	}
