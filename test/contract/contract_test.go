@@ -172,6 +172,12 @@ func TestEveryKindOfAnswer(t *testing.T) {
 		{"empty body", plain(http.MethodPost, "/track", "application/json", ""), 400},
 		{"duplicate field", plain(http.MethodPost, "/track", "application/json", `{"username":"a","username":"b","target":"https://a.b/","description":"VIEW"}`), 400},
 		{"invalid UTF-8", plain(http.MethodPost, "/track", "application/json", "{\"username\":\"\xff\",\"target\":\"https://a.b/\",\"description\":\"VIEW\"}"), 400},
+		{"batch with one id for two events", plain(http.MethodPost, "/track", "application/json",
+			fmt.Sprintf(`[{"id":"d-%d","username":"a","target":"https://a.b/","description":"VIEW"},{"id":"d-%d","username":"b","target":"https://a.b/","description":"VIEW"}]`, run, run)), 400},
+		{"event with an id and no time", plain(http.MethodPost, "/track", "application/json", fmt.Sprintf(`{"id":"u-%d","username":"a","target":"https://a.b/","description":"VIEW"}`, run)), 201},
+		{"its id for another event", plain(http.MethodPost, "/track", "application/json", fmt.Sprintf(`{"id":"u-%d","username":"b","target":"https://a.b/","description":"VIEW"}`, run)), 409},
+		{"its id for another event, in a batch", plain(http.MethodPost, "/track", "application/json",
+			fmt.Sprintf(`[{"id":"u-%d","username":"b","target":"https://a.b/","description":"VIEW"},`, run)+event+"]"), 409},
 		{"CloudEvent with a bad description", ce("binary", "bad", strings.Replace(ceData, "CLICK", "HOVER", 1)), 400},
 		{"CloudEvents batch with a bad event", ce("batch", "bad", `{"username":"a"}`), 400},
 		{"unknown specversion", func(t *testing.T, url string) *http.Request {
