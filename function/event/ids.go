@@ -9,12 +9,12 @@ import (
 // in, so two events of one request that share an id must be the same
 // event, sent twice, or the request is rejected.
 
-// SameContent reports whether ev and o, two events with one id, would
+// sameContent reports whether ev and o, two events with one id, would
 // store the same rows: every field that reaches Cassandra is equal, the
 // time they happened included (both zero, the store's to choose, or the
 // same instant). ReceivedAt is not compared: it is the request's, or the
 // first delivery's once stored.
-func (ev *Event) SameContent(o *Event) bool {
+func (ev *Event) sameContent(o *Event) bool {
 	return ev.ID == o.ID && ev.Username == o.Username && ev.Target == o.Target &&
 		ev.Description == o.Description && ev.Source == o.Source && ev.OccurredAt.Equal(o.OccurredAt)
 }
@@ -45,7 +45,7 @@ func DuplicateIDs(events []Event, valid []bool, field string) []FieldError {
 		switch {
 		case !seen:
 			first[events[i].ID] = i
-		case !events[j].SameContent(&events[i]):
+		case !events[j].sameContent(&events[i]):
 			if conflicts == nil {
 				conflicts = map[string][]int{}
 			}
