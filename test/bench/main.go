@@ -8,6 +8,7 @@
 //
 //	go run ./bench           # the full run, about 7 minutes
 //	go run ./bench -quick    # a smoke run of under a minute, printed to stdout
+//	go run ./bench -queue-proxy   # through Knative's queue-proxy (queueproxy.go), printed to stdout
 //
 // It starts (or reuses) the local Cassandra with cassandra/local.sh, builds
 // the function's standalone binary, and runs it as a separate process on
@@ -65,6 +66,7 @@ type options struct {
 	profileDir                     string
 	profileConc                    int
 	keep                           bool
+	queueProxy                     bool
 	telemetryRounds                int
 	telemetryConc                  []int
 	args                           []string
@@ -91,6 +93,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.profileConc, "profile-concurrency", 64, "closed-loop concurrency of the profiled runs")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "keep the profiles and the profiled binary in this directory (default: a temporary one, removed)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the benchmark keyspaces instead of dropping them")
+	fs.BoolVar(&o.queueProxy, "queue-proxy", false, "measure only plain single events and batches behind Knative's queue-proxy and straight to the function, at the Service's autoscaling target and containerConcurrency (knative/service.yaml); report on stdout unless -out says otherwise")
 	var telConc string
 	fs.IntVar(&o.telemetryRounds, "telemetry-rounds", 3, "rounds of the telemetry cost phases (plain events with telemetry off, metrics, metrics and tracing, alternating); 0 skips them")
 	fs.StringVar(&telConc, "telemetry-concurrency", "16,64", "closed-loop concurrency levels of the telemetry cost phases, comma separated")
@@ -99,6 +102,14 @@ func parseFlags(args []string) (options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.queueProxy {
+		if !set["out"] {
+			o.out = "-"
+		}
+		if !set["modes"] {
+			modeList = "plain,plain-batch"
+		}
+	}
 	if *quick {
 		defaults := map[string]func(){
 			"duration":              func() { o.duration = time.Second },
@@ -263,6 +274,10 @@ func run(ctx context.Context, args []string) error {
 				}
 			}
 		}()
+	}
+
+	if opts.queueProxy {
+		return b.queueProxyRun(ctx, session, keyspace, started)
 	}
 
 	// The ceiling uses the function's own Store, configured from the same
