@@ -56,6 +56,9 @@ type Config struct {
 	CassandraTimeout time.Duration `env:"CASSANDRA_TIMEOUT" default:"2s"`
 	// CassandraConnectTimeout bounds one attempt to open a connection.
 	CassandraConnectTimeout time.Duration `env:"CASSANDRA_CONNECT_TIMEOUT" default:"5s"`
+	// CassandraSpeculativeDelay is how long a statement waits for its
+	// node before it is sent to the next one as well; 0 turns that off.
+	CassandraSpeculativeDelay time.Duration `env:"CASSANDRA_SPECULATIVE_DELAY" default:"250ms"`
 	// CassandraSchemaCreate creates the keyspace and tables at start when they are missing.
 	CassandraSchemaCreate bool `env:"CASSANDRA_SCHEMA_CREATE" default:"true"`
 	// CassandraReplication is the CQL replication map used when the keyspace is created.
@@ -140,18 +143,19 @@ func (c Config) Telemetry() telemetry.Config {
 // Store is the part of the configuration the event store needs.
 func (c Config) Store() store.Config {
 	return store.Config{
-		Hosts:          c.CassandraHosts,
-		Keyspace:       c.CassandraKeyspace,
-		Consistency:    c.CassandraConsistency,
-		LocalDC:        c.CassandraLocalDC,
-		Username:       c.CassandraUsername,
-		Password:       c.CassandraPassword,
-		PasswordFile:   c.CassandraPasswordFile,
-		TLS:            c.tlsConfig(),
-		Timeout:        c.CassandraTimeout,
-		ConnectTimeout: c.CassandraConnectTimeout,
-		SchemaCreate:   c.CassandraSchemaCreate,
-		Replication:    c.CassandraReplication,
+		Hosts:            c.CassandraHosts,
+		Keyspace:         c.CassandraKeyspace,
+		Consistency:      c.CassandraConsistency,
+		LocalDC:          c.CassandraLocalDC,
+		Username:         c.CassandraUsername,
+		Password:         c.CassandraPassword,
+		PasswordFile:     c.CassandraPasswordFile,
+		TLS:              c.tlsConfig(),
+		Timeout:          c.CassandraTimeout,
+		ConnectTimeout:   c.CassandraConnectTimeout,
+		SpeculativeDelay: c.CassandraSpeculativeDelay,
+		SchemaCreate:     c.CassandraSchemaCreate,
+		Replication:      c.CassandraReplication,
 	}
 }
 
@@ -228,6 +232,9 @@ func (c Config) Validate() error {
 	}
 	if c.CassandraConnectTimeout <= 0 {
 		bad("CASSANDRA_CONNECT_TIMEOUT", c.CassandraConnectTimeout, "must be positive")
+	}
+	if c.CassandraSpeculativeDelay < 0 || c.CassandraTimeout > 0 && c.CassandraSpeculativeDelay >= c.CassandraTimeout {
+		bad("CASSANDRA_SPECULATIVE_DELAY", c.CassandraSpeculativeDelay, "must be 0 (off) or positive and shorter than CASSANDRA_TIMEOUT")
 	}
 	if r := strings.TrimSpace(c.CassandraReplication); !strings.HasPrefix(r, "{") || !strings.HasSuffix(r, "}") || strings.ContainsAny(r, ";") {
 		bad("CASSANDRA_REPLICATION", c.CassandraReplication, "must be a CQL map such as {'class': 'SimpleStrategy', 'replication_factor': 1}")
@@ -446,6 +453,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("CASSANDRA_TLS_INSECURE_SKIP_VERIFY", c.CassandraTLSInsecureSkipVerify),
 		slog.Duration("CASSANDRA_TIMEOUT", c.CassandraTimeout),
 		slog.Duration("CASSANDRA_CONNECT_TIMEOUT", c.CassandraConnectTimeout),
+		slog.Duration("CASSANDRA_SPECULATIVE_DELAY", c.CassandraSpeculativeDelay),
 		slog.Bool("CASSANDRA_SCHEMA_CREATE", c.CassandraSchemaCreate),
 		slog.String("CASSANDRA_REPLICATION", c.CassandraReplication),
 		slog.Int64("TRACK_MAX_BODY_BYTES", c.TrackMaxBodyBytes),

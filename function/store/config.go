@@ -31,6 +31,12 @@ type Config struct {
 	Timeout time.Duration
 	// ConnectTimeout bounds one attempt to open a connection.
 	ConnectTimeout time.Duration
+	// SpeculativeDelay, when positive, sends a statement that has had no
+	// answer within it to the next node of its plan as well, once; the
+	// first answer counts. Every statement is idempotent, so the second
+	// attempt writes the same rows. It keeps one slow or frozen node, as
+	// coordinator, from failing the writes routed to it.
+	SpeculativeDelay time.Duration
 	// SchemaCreate creates the keyspace and tables when they are missing.
 	SchemaCreate bool
 	// Replication is the CQL replication map of a keyspace it creates.

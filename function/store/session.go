@@ -27,6 +27,9 @@ func Open(ctx context.Context, cfg Config, logs *Logs, obs Observer) (*Store, er
 		queue: make(chan statement),
 		quit:  make(chan struct{}),
 	}
+	if cfg.SpeculativeDelay > 0 {
+		s.spec = &gocql.SimpleSpeculativeExecution{NumAttempts: 1, TimeoutDelay: cfg.SpeculativeDelay}
+	}
 	cluster := clusterConfig(cfg, logs.driver)
 	driverObs := newDriverObserver(obs, logs, cfg.Keyspace, &s.stmts)
 	cluster.QueryObserver, cluster.ConnectObserver = driverObs, driverObs

@@ -27,8 +27,10 @@ type Store struct {
 
 	// queue hands statements to the writers; it is unbuffered, so a
 	// statement is either taken by a writer or still with its request.
-	queue    chan statement
-	health   writeHealth
+	queue  chan statement
+	health writeHealth
+	// spec is the speculative execution of every statement (nil: none).
+	spec     gocql.SpeculativeExecutionPolicy
 	quit     chan struct{}
 	quitOnce sync.Once
 }
@@ -102,5 +104,9 @@ events:
 }
 
 func (s *Store) query(ctx context.Context, stmt string, args ...any) *gocql.Query {
-	return s.session.Query(stmt, args...).Idempotent(true).WithContext(ctx)
+	q := s.session.Query(stmt, args...).Idempotent(true).WithContext(ctx)
+	if s.spec != nil {
+		q.SetSpeculativeExecutionPolicy(s.spec)
+	}
+	return q
 }
