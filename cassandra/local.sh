@@ -57,6 +57,7 @@
 #                node's gossip sees it (nodetool status)
 #   ring N       the ring as node N sees it: a line "ADDRESS STATE" per
 #                node, STATE being nodetool's two letters (UN: up, normal)
+#   nodetool N ARGS...  nodetool against node N, such as "repair KEYSPACE"
 #   logs N [-f]  node N's log
 #   env          the variables that point the function at the cluster
 # Heap 768M per node unless CASSANDRA_HEAP says otherwise.
@@ -100,7 +101,7 @@ usage: [CASSANDRA_LOCAL_TLS=1] $(basename "$0") start|stop|status|logs [-f]|env
 With CASSANDRA_LOCAL_TLS=1 each command works on the TLS node (mutual TLS and
 passwords, in .local-tls/ on 127.0.0.1:9142) instead of the plain one.
 
-usage: CASSANDRA_LOCAL_CLUSTER=1 $(basename "$0") start [N]|stop [N]|kill N|freeze N|thaw N|status|ring N|logs N [-f]|env
+usage: CASSANDRA_LOCAL_CLUSTER=1 $(basename "$0") start [N]|stop [N]|kill N|freeze N|thaw N|status|ring N|nodetool N ARGS...|logs N [-f]|env
   the three-node cluster on 127.0.0.1-3:9242 (in .local-cluster/), all nodes or node N
 EOF
 }
@@ -903,20 +904,27 @@ cmd_signal() {
 	esac
 }
 
-# cmd_ring prints the ring as node cluster_node's gossip sees it, a line
-# "ADDRESS STATE" per node, from nodetool status over its local JMX port.
-cmd_ring() {
-	local java out
+# cmd_nodetool runs nodetool with the arguments against node
+# cluster_node, over its local JMX port.
+cmd_nodetool() {
+	local java
 	local -a opens
 	[[ "$(node_state)" == running ]] || die "node $cluster_node is $(node_state)"
 	java="$(java_cmd)"
 	# nodetool needs the module openings the server has; its history file
 	# goes to the node's directory, not the user's home.
 	mapfile -t opens < <(grep -E '^--add-(exports|opens) ' "$here/jvm17.options" | tr ' ' '\n')
-	if ! out="$("$java" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "${opens[@]}" \
+	"$java" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "${opens[@]}" \
 		"-Duser.home=$local_dir" "-Dlogback.configurationFile=$conf_dir/logback.xml" "-Dcassandra.logdir=$log_dir" \
 		-cp "$conf_dir:$lib_dir/*" org.apache.cassandra.tools.NodeTool \
-		-h 127.0.0.1 -p "$CASSANDRA_JMX_PORT" status 2>&1)"; then
+		-h 127.0.0.1 -p "$CASSANDRA_JMX_PORT" "$@"
+}
+
+# cmd_ring prints the ring as node cluster_node's gossip sees it, a line
+# "ADDRESS STATE" per node, from nodetool status.
+cmd_ring() {
+	local out
+	if ! out="$(cmd_nodetool status 2>&1)"; then
 		die "nodetool status on node $cluster_node failed: $(tail -n 3 <<<"$out")"
 	fi
 	awk '$1 ~ /^[UD][NLJM]$/ { print $2, $1 }' <<<"$out"
@@ -964,6 +972,10 @@ cluster_main() {
 		[[ -n "${2:-}" ]] || die "$1 takes a node: 1, 2 or 3"
 		cluster_run "$2" "$1"
 		;;
+	nodetool)
+		[[ -n "${2:-}" ]] || die "nodetool takes a node: 1, 2 or 3, then nodetool's arguments"
+		cluster_run "$2" nodetool "${@:3}"
+		;;
 	logs) cluster_run "${2:-}" logs "${3:-}" ;;
 	status)
 		for n in "${nodes[@]}"; do
@@ -993,9 +1005,10 @@ if $cluster && [[ -z "$cluster_node" ]]; then
 fi
 
 case "${1:-}" in
-kill | freeze | thaw | ring | state)
+kill | freeze | thaw | ring | state | nodetool)
 	[[ -n "$cluster_node" ]] || die "$1 is a cluster command (CASSANDRA_LOCAL_CLUSTER=1)"
 	case "$1" in
+	nodetool) cmd_nodetool "${@:2}" ;;
 	kill) cmd_signal KILL ;;
 	freeze) cmd_signal STOP ;;
 	thaw) cmd_signal CONT ;;
