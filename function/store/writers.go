@@ -84,19 +84,25 @@ func (s *Store) writer() {
 	for {
 		select {
 		case st := <-s.queue:
-			st.run(s.session)
+			st.run(s.session, s.spec)
 		case <-s.quit:
 			return
 		}
 	}
 }
 
-// run executes the statement on session and records its outcome.
-func (st statement) run(session *gocql.Session) {
+// run executes the statement on session, with speculative execution spec
+// when it is not nil, and records its outcome. Every statement is
+// idempotent (the cluster's DefaultIdempotence).
+func (st statement) run(session *gocql.Session, spec gocql.SpeculativeExecutionPolicy) {
 	defer st.wait.wg.Done()
 	err := st.ctx.Err()
 	if err == nil {
-		err = session.Query(st.stmt, st.values...).ExecContext(st.ctx)
+		q := session.Query(st.stmt, st.values...)
+		if spec != nil {
+			q.SetSpeculativeExecutionPolicy(spec)
+		}
+		err = q.ExecContext(st.ctx)
 	}
 	if err != nil {
 		st.wait.fail(err)
