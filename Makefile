@@ -10,7 +10,7 @@ SHELL := bash
 export LISTEN_ADDRESS ?= 127.0.0.1:8080
 export LOG_FORMAT ?= text
 
-.PHONY: run test unit integration cassandra cassandra-stop jaeger vet fuzz
+.PHONY: run test unit integration cassandra cassandra-stop jaeger queue-proxy vet fuzz
 
 # make run's metrics listener: loopback, like its serving port.
 run: export METRICS_ADDRESS ?= 127.0.0.1:9464
@@ -29,9 +29,13 @@ unit:
 # The fault suite runs after the others, alone: it measures recovery
 # times and latency bounds, which the other packages (a real Prometheus
 # and Jaeger, a flood of requests) would otherwise share two cores with.
-integration: cassandra jaeger
-	cd test && go test -count=1 $$(go list ./... | grep -v '/faults$$')
+# The cluster suite runs last, alone too: its three Cassandra nodes
+# (cassandra/local.sh's cluster mode, started and stopped by the suite)
+# take most of the machine. It takes 6-10 minutes on two cores.
+integration: cassandra jaeger queue-proxy
+	cd test && go test -count=1 $$(go list ./... | grep -v -e '/faults$$' -e '/cluster$$')
 	cd test && go test -count=1 ./faults/
+	cd test && go test -count=1 -timeout 25m ./cluster/
 
 cassandra:
 	cassandra/local.sh start
@@ -47,6 +51,14 @@ cassandra-stop:
 # cache hit of seconds.
 jaeger:
 	cd test/jaeger && go tool -n jaeger >/dev/null
+
+# Knative's queue-proxy (knative.dev/serving/cmd/queue), which the
+# queueproxy suite and the bench's -queue-proxy mode put in front of the
+# function, is a go tool of test/queueproxy/queue's module: built with
+# the OpenTelemetry release serving was built with, which test/'s own
+# dependencies would replace. Its first build takes about 2 minutes.
+queue-proxy:
+	cd test/queueproxy/queue && go tool -n queue >/dev/null
 
 # make fuzz runs each fuzz target for FUZZTIME (go test takes one target
 # at a time): the decoders through the handler, and the fast JSON path
