@@ -70,6 +70,15 @@
 #   CASSANDRA_START_TIMEOUT  seconds to wait for CQL (default 180)
 #   CASSANDRA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 60)
 #   CASSANDRA_UNSAFE_SYSTEM  true: skip fsync of system tables (-Dcassandra.unsafesystem; tests only)
+#   CASSANDRA_COMMITLOG_SYNC when the commit log reaches the disk (README, "Durability"):
+#                            periodic (default): every CASSANDRA_COMMITLOG_SYNC_PERIOD, and a
+#                              write is acknowledged before; a crash, kill -9 included, loses
+#                              what was written since the last sync
+#                            group: a write is acknowledged once a sync that covers it is
+#                              done; syncs at most every CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW
+#                            batch: likewise, each sync as soon as the last one ends
+#   CASSANDRA_COMMITLOG_SYNC_PERIOD        periodic mode's period (default 10000ms)
+#   CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW  group mode's window (default 15ms)
 #   CASSANDRA_STORAGE_PORT   internode port (default 7000, TLS mode 7100)
 #   CASSANDRA_JMX_PORT       if set, local-only JMX on this port (for nodetool)
 #   CASSANDRA_JVM_OPTS       extra JVM options, split on whitespace
@@ -388,12 +397,31 @@ render_conf() {
 		-e "s/@STORAGE_PORT@/$storage_port/g" \
 		"$here/cassandra.yaml" >"$conf_dir/cassandra.yaml"
 	cp "$here/logback.xml" "$conf_dir/logback.xml"
+	render_commitlog_conf
 	if $tls; then
 		render_tls_conf
 	fi
 	if [[ -n "$cluster_node" ]]; then
 		render_cluster_conf "$storage_port"
 	fi
+}
+
+# render_commitlog_conf sets the commit log's sync mode in the rendered
+# cassandra.yaml from CASSANDRA_COMMITLOG_SYNC and its period or window.
+render_commitlog_conf() {
+	local mode="${CASSANDRA_COMMITLOG_SYNC:-periodic}" period="${CASSANDRA_COMMITLOG_SYNC_PERIOD:-10000ms}"
+	local window="${CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW:-15ms}"
+	[[ "$period" =~ ^[0-9]+ms$ ]] || die "CASSANDRA_COMMITLOG_SYNC_PERIOD must be milliseconds such as 10000ms, got $period"
+	[[ "$window" =~ ^[0-9]+ms$ ]] || die "CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW must be milliseconds such as 15ms, got $window"
+	local -a lines
+	case "$mode" in
+	periodic) lines=("commitlog_sync: periodic" "commitlog_sync_period: $period") ;;
+	group) lines=("commitlog_sync: group" "commitlog_sync_group_window: $window") ;;
+	batch) lines=("commitlog_sync: batch") ;;
+	*) die "CASSANDRA_COMMITLOG_SYNC must be periodic, group or batch, got $mode" ;;
+	esac
+	sed -i -e '/^commitlog_sync:/d' -e '/^commitlog_sync_period:/d' "$conf_dir/cassandra.yaml"
+	printf '%s\n' "" "# Commit log sync (CASSANDRA_COMMITLOG_SYNC), set by local.sh." "${lines[@]}" >>"$conf_dir/cassandra.yaml"
 }
 
 # render_cluster_conf turns the rendered cassandra.yaml into node
@@ -685,7 +713,7 @@ cmd_start() {
 			jvm_opts+=("${extra_opts[@]}")
 		fi
 
-		echo "Starting Cassandra $version on $cql_addr (heap $heap, state in $local_dir)..."
+		echo "Starting Cassandra $version on $cql_addr (heap $heap, commit log sync ${CASSANDRA_COMMITLOG_SYNC:-periodic}, state in $local_dir)..."
 		: >"$console_log"
 		# nohup (+ setsid where it exists; macOS has none): the node outlives
 		# this script and its terminal. It must not inherit the start lock (fd 9).

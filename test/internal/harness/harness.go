@@ -218,6 +218,10 @@ type Node struct {
 	Host        string // 127.0.0.1:<CQL port>
 	StoragePort int
 	Heap        string
+	// Env is more of local.sh's environment, after the rest: such as
+	// CASSANDRA_COMMITLOG_SYNC=batch, or CASSANDRA_UNSAFE_SYSTEM=false for
+	// a node whose schema must survive a kill -9.
+	Env []string
 
 	// TLS runs the node in local.sh's TLS mode (NewTLSNode): mutual TLS
 	// and password authentication, the certificates and passwords in
@@ -301,6 +305,7 @@ func (n *Node) localSH(ctx context.Context, command string) error {
 			"CASSANDRA_UNSAFE_SYSTEM=true",
 		)
 	}
+	cmd.Env = append(cmd.Env, n.Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("cassandra/local.sh %s (node %s in %s): %v\n%s", command, n.Host, n.Dir, err, out)
