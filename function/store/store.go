@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
@@ -29,10 +31,13 @@ type Store struct {
 	// statement is either taken by a writer or still with its request.
 	queue  chan statement
 	health writeHealth
-	// spec is the speculative execution of every statement (nil: none).
-	spec     gocql.SpeculativeExecutionPolicy
-	quit     chan struct{}
-	quitOnce sync.Once
+	// spec is the speculative execution of every statement (nil: none);
+	// speculation says when it applies.
+	spec          gocql.SpeculativeExecutionPolicy
+	specHosts     atomic.Int32 // nodes up at the last check
+	specCheckedAt atomic.Int64 // UnixNano of the last check
+	quit          chan struct{}
+	quitOnce      sync.Once
 }
 
 // Save stores every event and returns nil only when each one has been
@@ -105,8 +110,31 @@ events:
 
 func (s *Store) query(ctx context.Context, stmt string, args ...any) *gocql.Query {
 	q := s.session.Query(stmt, args...).Idempotent(true).WithContext(ctx)
-	if s.spec != nil {
-		q.SetSpeculativeExecutionPolicy(s.spec)
+	if spec := s.speculation(); spec != nil {
+		q.SetSpeculativeExecutionPolicy(spec)
 	}
 	return q
+}
+
+// speculationCheck is how often speculation counts the nodes up.
+const speculationCheck = time.Second
+
+// speculation is the speculative execution of a statement sent now: spec
+// while the driver counts two nodes or more up, else none. The driver
+// sends a speculative attempt to the next node of the statement's plan;
+// when there is none, that attempt fails at once with "no hosts
+// available" and its failure is taken as the statement's, so with one
+// node speculating would turn every slow statement into an error.
+func (s *Store) speculation() gocql.SpeculativeExecutionPolicy {
+	if s.spec == nil {
+		return nil
+	}
+	if now := time.Now().UnixNano(); now-s.specCheckedAt.Load() > int64(speculationCheck) {
+		s.specCheckedAt.Store(now)
+		s.specHosts.Store(int32(s.HostsUp()))
+	}
+	if s.specHosts.Load() < 2 {
+		return nil
+	}
+	return s.spec
 }

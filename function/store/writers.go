@@ -84,7 +84,7 @@ func (s *Store) writer() {
 	for {
 		select {
 		case st := <-s.queue:
-			st.run(s.session, s.spec)
+			st.run(s.session, s.speculation())
 		case <-s.quit:
 			return
 		}
