@@ -48,7 +48,10 @@ func (Cluster) NodeDir(n int) string {
 
 func (Cluster) localSH(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(Root(), "cassandra", "local.sh"), args...)
-	cmd.Env = append(os.Environ(), "CASSANDRA_LOCAL_CLUSTER=1", "CASSANDRA_LOCAL_TLS=0")
+	// The suites kill nodes with SIGKILL, so their system tables, schema
+	// included, must be as durable as in production: never
+	// CASSANDRA_UNSAFE_SYSTEM, which CI sets for the other nodes.
+	cmd.Env = append(os.Environ(), "CASSANDRA_LOCAL_CLUSTER=1", "CASSANDRA_LOCAL_TLS=0", "CASSANDRA_UNSAFE_SYSTEM=false")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("CASSANDRA_LOCAL_CLUSTER=1 cassandra/local.sh %s: %v\n%s", strings.Join(args, " "), err, out)
