@@ -9,6 +9,7 @@
 //	go run ./bench           # the full run, about 7 minutes
 //	go run ./bench -quick    # a smoke run of under a minute, printed to stdout
 //	go run ./bench -queue-proxy   # through Knative's queue-proxy (queueproxy.go), printed to stdout
+//	go run ./bench -commitlog     # Cassandra's commit-log sync modes (commitlog.go), printed to stdout
 //
 // It starts (or reuses) the local Cassandra with cassandra/local.sh, builds
 // the function's standalone binary, and runs it as a separate process on
@@ -67,6 +68,7 @@ type options struct {
 	profileConc                    int
 	keep                           bool
 	queueProxy                     bool
+	commitLog                      bool
 	telemetryRounds                int
 	telemetryConc                  []int
 	args                           []string
@@ -94,6 +96,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.profileDir, "profile-dir", "", "keep the profiles and the profiled binary in this directory (default: a temporary one, removed)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the benchmark keyspaces instead of dropping them")
 	fs.BoolVar(&o.queueProxy, "queue-proxy", false, "measure only plain single events and batches behind Knative's queue-proxy and straight to the function, at the Service's autoscaling target and containerConcurrency (knative/service.yaml); report on stdout unless -out says otherwise")
+	fs.BoolVar(&o.commitLog, "commitlog", false, "measure only plain single events and batches against a node of the bench's own per commit-log sync mode (periodic, group, batch), one node at a time; the shared node is not used; report on stdout unless -out says otherwise")
 	var telConc string
 	fs.IntVar(&o.telemetryRounds, "telemetry-rounds", 3, "rounds of the telemetry cost phases (plain events with telemetry off, metrics, metrics and tracing, alternating); 0 skips them")
 	fs.StringVar(&telConc, "telemetry-concurrency", "16,64", "closed-loop concurrency levels of the telemetry cost phases, comma separated")
@@ -102,6 +105,12 @@ func parseFlags(args []string) (options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.queueProxy && o.commitLog {
+		return o, errors.New("-queue-proxy and -commitlog are separate runs")
+	}
+	if o.commitLog && !set["out"] {
+		o.out = "-"
+	}
 	if o.queueProxy {
 		if !set["out"] {
 			o.out = "-"
@@ -243,6 +252,9 @@ func run(ctx context.Context, args []string) error {
 	load0 := loadAverage()
 
 	b := &bench{opts: opts, root: root, tmp: tmp}
+	if opts.commitLog {
+		return b.commitLogRun(ctx, started)
+	}
 	logf("starting or reusing Cassandra at %s", opts.hosts)
 	if b.casPID, err = startCassandra(root, opts.hosts); err != nil {
 		return err
