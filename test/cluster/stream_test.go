@@ -230,9 +230,14 @@ func missing(ctx context.Context, session *gocql.Session, keyspace string, event
 // session.
 func requireStored(t *testing.T, session *gocql.Session, keyspace, where string, events []sent) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	// A busy cluster may time a read out; read again, a few times.
 	miss, err := missing(ctx, session, keyspace, events)
+	for try := 1; err != nil && try < 4 && ctx.Err() == nil; try++ {
+		time.Sleep(5 * time.Second)
+		miss, err = missing(ctx, session, keyspace, events)
+	}
 	if err != nil {
 		t.Fatalf("reading back %s: %v", where, err)
 	}
