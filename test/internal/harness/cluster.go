@@ -115,33 +115,40 @@ func (c Cluster) Ring(ctx context.Context, n int) (map[string]string, error) {
 }
 
 // WaitRing polls until every node in observers sees every node of want
-// in the state want gives (UN, DN), or ctx ends.
+// in the state want gives (UN, DN), or ctx ends. Each look is a nodetool
+// run, a JVM of its own that costs about two seconds of CPU, which the
+// nodes under test would otherwise have: a round stops at the first
+// observer that disagrees, and rounds are two seconds apart.
 func (c Cluster) WaitRing(ctx context.Context, observers []int, want map[int]string) error {
 	var last string
 	for {
-		ok := true
-		for _, o := range observers {
-			ring, err := c.Ring(ctx, o)
-			if err != nil {
-				ok, last = false, err.Error()
-				break
-			}
-			for n, state := range want {
-				if ring[c.NodeAddr(n)] != state {
-					ok = false
-					last = fmt.Sprintf("node %d sees %s as %q, not %s", o, c.NodeAddr(n), ring[c.NodeAddr(n)], state)
-				}
-			}
-		}
-		if ok {
+		last = c.ringDisagrees(ctx, observers, want)
+		if last == "" {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the ring did not settle: %s", last)
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// ringDisagrees says how the first observer that does not see want sees
+// the ring, or "" when every observer sees it.
+func (c Cluster) ringDisagrees(ctx context.Context, observers []int, want map[int]string) string {
+	for _, o := range observers {
+		ring, err := c.Ring(ctx, o)
+		if err != nil {
+			return err.Error()
+		}
+		for n, state := range want {
+			if ring[c.NodeAddr(n)] != state {
+				return fmt.Sprintf("node %d sees %s as %q, not %s", o, c.NodeAddr(n), ring[c.NodeAddr(n)], state)
+			}
+		}
+	}
+	return ""
 }
 
 // PID is node n's process id, from local.sh's pid file.
