@@ -58,6 +58,8 @@ func FromCloudEvent(ce *CloudEvent, index *int, now time.Time, ev *Event) []Fiel
 			fe.add(index, "time", "invalid_time", "%s", why)
 		}
 		ev.OccurredAt = t.UTC()
+	} else {
+		timeFromID(&fe, index, "id", id, now, ev)
 	}
 
 	if mt := ce.DataMediaType; mt != "" && mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "text/json" {

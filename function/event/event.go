@@ -151,6 +151,40 @@ func newID() string {
 	return uuid.Must(uuid.NewV7()).String()
 }
 
+// v7Time is the time a UUIDv7 was made, from its first 48 bits (Unix
+// milliseconds, RFC 9562 section 5.7), when id is a UUIDv7 in the
+// standard form (36 characters, hex digits of either case); ok is false
+// for any other id.
+func v7Time(id string) (t time.Time, ok bool) {
+	if len(id) != 36 {
+		return time.Time{}, false
+	}
+	u, err := uuid.Parse(id)
+	if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+		return time.Time{}, false
+	}
+	ms := int64(u[0])<<40 | int64(u[1])<<32 | int64(u[2])<<24 | int64(u[3])<<16 | int64(u[4])<<8 | int64(u[5])
+	return time.UnixMilli(ms).UTC(), true
+}
+
+// timeFromID gives ev, an event with a client id and no time, the time
+// its id was made when the id is a UUIDv7 (v7Time): every delivery of
+// the event then has the same time and writes the same rows, with no
+// claim (a lightweight transaction) to settle its time. id is the id as
+// the client sent it (a CloudEvent's without its source), field its name
+// in errors. The id's time obeys the rules of a timestamp.
+func timeFromID(fe *fieldErrors, index *int, field, id string, now time.Time, ev *Event) {
+	t, ok := v7Time(id)
+	if !ok {
+		return
+	}
+	if why := checkOccurredAt(t, now); why != "" {
+		fe.add(index, field, "invalid_id", "is a UUIDv7, whose time is the event's when it has no timestamp, and that time %s", why)
+		return
+	}
+	ev.OccurredAt = t
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""
@@ -181,6 +215,9 @@ func (ev *Event) Check(now time.Time) []FieldError {
 		}
 	case !strings.HasPrefix(ev.ID, ev.Source+" "):
 		fe.add(nil, "id", "invalid_id", "a CloudEvent key must start with its source %q, got %q", ev.Source, ev.ID)
+	}
+	if _, isV7 := v7Time(strings.TrimPrefix(ev.ID, ev.Source+" ")); ev.Retryable && isV7 && ev.OccurredAt.IsZero() {
+		fe.add(nil, "id", "invalid_id", "is a UUIDv7 and the event has no time: it must have the id's")
 	}
 	if !ev.OccurredAt.IsZero() {
 		if why := checkOccurredAt(ev.OccurredAt, now); why != "" {

@@ -123,6 +123,8 @@ func buildPlainEvent(fe *fieldErrors, index *int, f *fields, now time.Time, ev *
 		default:
 			ev.OccurredAt = t.UTC()
 		}
+	} else if ev.Retryable {
+		timeFromID(fe, index, "id", ev.ID, now, ev)
 	}
 	return len(*fe) == before
 }

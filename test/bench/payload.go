@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"tracker/function/event"
 	"tracker/function/store"
 )
@@ -96,6 +98,16 @@ func appendUntimed(buf []byte, g *eventSource, n int64) []byte {
 	return append(buf, '}')
 }
 
+// appendV7 appends one plain event whose client id is a UUIDv7 made now,
+// and no timestamp: the id's time is the event's.
+func appendV7(buf []byte, n int64) []byte {
+	buf = append(buf, `{"id":"`...)
+	buf = append(buf, uuid.Must(uuid.NewV7()).String()...)
+	buf = append(buf, `",`...)
+	buf = appendData(buf, n)
+	return append(buf, '}')
+}
+
 // appendStructured appends one structured-mode CloudEvent.
 func appendStructured(buf []byte, g *eventSource, n int64, now time.Time) []byte {
 	buf = append(buf, `{"specversion":"1.0","id":"`...)
@@ -138,6 +150,14 @@ func modes(batch int) []mode {
 			name: "plain-untimed", title: "plain JSON, 1 event, id without timestamp", batch: 1, contentType: "application/json",
 			appendBody: func(buf []byte, g *eventSource, _ int) []byte {
 				return appendUntimed(buf, g, g.take(1))
+			},
+		},
+		{
+			// Not in the default -modes: an untimed event whose id is a
+			// UUIDv7, which gives its time, so no transaction.
+			name: "plain-v7", title: "plain JSON, 1 event, UUIDv7 id without timestamp", batch: 1, contentType: "application/json",
+			appendBody: func(buf []byte, g *eventSource, _ int) []byte {
+				return appendV7(buf, g.take(1))
 			},
 		},
 		{

@@ -17,6 +17,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 )
 
 // row is one event as read back from one of the three tables.
@@ -278,6 +279,34 @@ func TestRetryWithSameIDStoresOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUntimedV7IDTakesItsTime: an event whose id is a UUIDv7 and that has
+// no timestamp happened when its id was made; that time, not the time of
+// its first delivery (what the claim of other untimed ids gives), is in
+// its rows, and a retry without a timestamp writes the same rows.
+func TestUntimedV7IDTakesItsTime(t *testing.T) {
+	t.Parallel()
+	user := uniqueUser(t)
+	made := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	id := v7At(made)
+	body := `{"id":"` + id + `","username":"` + user + `","target":"https://a.b/v7","description":"CLICK"}`
+	first := idsOf(t, postTrack(t, "application/json", body))
+	retry := idsOf(t, postTrack(t, "application/json", body))
+	if diff := cmp.Diff(first, retry); diff != "" {
+		t.Errorf("ids of the retry (-first +retry):\n%s", diff)
+	}
+	assertStoredOnce(t, id, row{Username: user, Target: "https://a.b/v7", Description: "CLICK", OccurredAt: made})
+}
+
+// v7At is a UUIDv7 (RFC 9562) made at t.
+func v7At(t time.Time) string {
+	u := uuid.Must(uuid.NewV7())
+	ms := t.UnixMilli()
+	for i := range 6 {
+		u[i] = byte(ms >> (40 - 8*i))
+	}
+	return u.String()
 }
 
 func newCloudEvent(t *testing.T, id, user string, withTime bool) cloudevents.Event {
