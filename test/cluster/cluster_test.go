@@ -271,11 +271,21 @@ func TestRollingRestart(t *testing.T) {
 	p99, n := s.p99(start, end)
 	t.Logf("rolling restart in %s: %d events acknowledged; failed attempts %v; p99 %s over %d attempts; unready in %d of %d readiness answers",
 		end.Sub(start).Round(time.Second), len(acked), fails, p99.Round(time.Millisecond), n, len(unready), answers)
-	// The goal is not one failed request. Until it holds in every run,
-	// on a loaded two-core machine too, the test requires what the API
-	// promises (every event stored after its client's retries) and
-	// reports the failures.
-	if len(fails) > 0 || len(unready) > 0 {
+	// The goal is not one failed request, and with the settling wait it
+	// held in every run so far. A restart that does not wait for the
+	// node before to settle fails tens to hundreds of attempts (48-210
+	// in earlier runs at 60 events/s), which the bound below catches;
+	// below it, a stray failure on a loaded two-core machine (a long GC
+	// pause of a node) is reported, not failed on.
+	const tolerated = 10
+	failed := 0
+	for _, n := range fails {
+		failed += n
+	}
+	switch {
+	case failed > tolerated:
+		t.Errorf("%d attempts failed (%v), more than the %d tolerated: a node went before the one before it had settled", failed, fails, tolerated)
+	case failed > 0 || len(unready) > 0:
 		t.Logf("GOAL MISSED: failed attempts %v, unready %d times; every one was retried", fails, len(unready))
 	}
 	if lost := s.lostEvents(); len(lost) > 0 {
