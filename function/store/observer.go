@@ -34,11 +34,14 @@ type Statement struct {
 	// Keyspace and Table name what it wrote or read; Table is "other" for
 	// statements on no event table (schema reads and changes).
 	Keyspace, Table string
-	// Operation is insert, claim (the INSERT ... IF NOT EXISTS of
+	// Operation is insert, batch (an unlogged batch of the inserts of
+	// one partition's rows), claim (the INSERT ... IF NOT EXISTS of
 	// claim.go), probe (a readiness or schema read of a table), or other.
 	Operation string
-	// CQL is the statement's text, without values.
+	// CQL is the statement's text, without values; a batch's INSERT.
 	CQL string
+	// BatchSize is how many rows a batch wrote; 0 for any other statement.
+	BatchSize int
 	// Consistency is the consistency level, in lower case
 	// (local_quorum); Serial is set for a claim's Paxos round.
 	Consistency, Serial string
@@ -123,6 +126,36 @@ func (d *driverObserver) ObserveQuery(ctx context.Context, q gocql.ObservedQuery
 		}
 	}
 	s.host = q.Host
+	d.obs.Statement(ctx, s)
+}
+
+// ObserveBatch implements gocql.BatchObserver: the store's batches hold
+// the INSERTs of one table's rows of one partition.
+func (d *driverObserver) ObserveBatch(ctx context.Context, b gocql.ObservedBatch) {
+	s := Statement{
+		Keyspace:  d.keyspace,
+		Table:     "other",
+		Operation: "batch",
+		BatchSize: len(b.Statements),
+		Attempt:   b.Attempt,
+		Start:     b.Start,
+		End:       b.End,
+		Outcome:   ErrorKind(b.Err),
+		Err:       b.Err,
+		host:      b.Host,
+	}
+	if len(b.Statements) > 0 {
+		s.CQL = b.Statements[0]
+		if info, ok := d.known[s.CQL]; ok {
+			s.Table = info.table
+		}
+	}
+	if b.Keyspace != "" {
+		s.Keyspace = b.Keyspace
+	}
+	if b.Batch != nil {
+		s.Consistency = consistencyName(b.Batch.GetConsistency())
+	}
 	d.obs.Statement(ctx, s)
 }
 

@@ -34,3 +34,54 @@ func bucketOf(id string) int16 {
 	h.Write([]byte(id))
 	return int16(h.Sum32() % targetBuckets)
 }
+
+// maxBatchRows bounds the rows of one batch: a request's rows of one
+// partition past it go in further batches, written concurrently.
+const maxBatchRows = 50
+
+// partitions gathers the rows of one request's events_by_user and
+// events_by_target by partition, in the order each partition was first
+// seen, so that the rows of one partition are written as one
+// single-partition unlogged batch: one mutation for Cassandra, where a
+// statement per row costs it a mutation each. A batch never spans two
+// partitions (that would make its coordinator send each partition's
+// rows to other replicas). events_by_id has a partition per event, so
+// its rows are not gathered.
+type partitions struct {
+	index map[partitionKey]int
+	list  []partition
+}
+
+type partition struct {
+	table int
+	rows  []row
+}
+
+// partitionKey is a row's table and partition key: username and day in
+// events_by_user; target, day and bucket in events_by_target.
+type partitionKey struct {
+	table  int
+	text   string
+	day    int64
+	bucket int16
+}
+
+func newPartitions(events int) *partitions {
+	return &partitions{index: make(map[partitionKey]int, 2*events)}
+}
+
+// add puts values, a row of table (byUser or byTarget) as rowsOf makes
+// it, with the rows of its partition.
+func (p *partitions) add(table int, values row) {
+	k := partitionKey{table: table, text: values[0].(string), day: values[1].(time.Time).Unix()}
+	if table == byTarget {
+		k.bucket = values[2].(int16)
+	}
+	i, ok := p.index[k]
+	if !ok {
+		i = len(p.list)
+		p.index[k] = i
+		p.list = append(p.list, partition{table: table})
+	}
+	p.list[i].rows = append(p.list[i].rows, values)
+}

@@ -80,3 +80,59 @@ func BenchmarkRowsOf(b *testing.B) {
 
 // benchRows keeps the compiler from dropping the rows.
 var benchRows [len(tables)]row
+
+// TestPartitionsGatherOnePartitionEach: the events_by_user rows of one
+// user and day are one partition, another user or day is another, and an
+// events_by_target row goes with the rows of its target, day and bucket;
+// partitions keep the order they were first seen in.
+func TestPartitionsGatherOnePartitionEach(t *testing.T) {
+	t.Parallel()
+	day1 := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	day2 := day1.Add(24 * time.Hour)
+	ev := func(id, user, target string, at time.Time) [len(tables)]row {
+		return rowsOf(&event.Event{ID: id, Username: user, Target: target, Description: "VIEW"}, at, at)
+	}
+	// "a" and "x" share no bucket (12 and 7); "evt-1" and "id-1" neither
+	// (4 and 2); "b-1" and "https://shop.example/web 42" share 11.
+	evs := [][len(tables)]row{
+		ev("a", "u1", "https://t/1", day1),
+		ev("x", "u1", "https://t/1", day1.Add(time.Hour)),
+		ev("b-1", "u2", "https://t/1", day1),
+		ev("https://shop.example/web 42", "u1", "https://t/1", day1),
+		ev("evt-1", "u1", "https://t/1", day2),
+	}
+	p := newPartitions(len(evs))
+	for _, rows := range evs {
+		p.add(byUser, rows[byUser])
+		p.add(byTarget, rows[byTarget])
+	}
+	type group struct {
+		Table int
+		IDs   []string
+	}
+	var got []group
+	for _, g := range p.list {
+		var ids []string
+		for _, r := range g.rows {
+			switch g.table {
+			case byUser:
+				ids = append(ids, r[3].(string))
+			case byTarget:
+				ids = append(ids, r[5].(string))
+			}
+		}
+		got = append(got, group{g.table, ids})
+	}
+	want := []group{
+		{byUser, []string{"a", "x", "https://shop.example/web 42"}},
+		{byTarget, []string{"a"}},
+		{byTarget, []string{"x"}},
+		{byUser, []string{"b-1"}},
+		{byTarget, []string{"b-1", "https://shop.example/web 42"}},
+		{byUser, []string{"evt-1"}},
+		{byTarget, []string{"evt-1"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("partitions (-want +got):\n%s", diff)
+	}
+}

@@ -32,7 +32,7 @@ func Open(ctx context.Context, cfg Config, logs *Logs, obs Observer) (*Store, er
 	}
 	cluster := clusterConfig(cfg, logs.driver)
 	driverObs := newDriverObserver(obs, logs, cfg.Keyspace, &s.stmts)
-	cluster.QueryObserver, cluster.ConnectObserver = driverObs, driverObs
+	cluster.QueryObserver, cluster.BatchObserver, cluster.ConnectObserver = driverObs, driverObs, driverObs
 	var err error
 	if s.session, err = cluster.CreateSession(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConnect, err)

@@ -1,6 +1,7 @@
 // Package store writes validated events to Apache Cassandra through one
 // long-lived gocql session: three tables per event (schema.go), written by
-// a pool of writer goroutines (writers.go), with a lightweight transaction
+// a pool of writer goroutines (writers.go), a request's rows of one
+// partition in one unlogged batch (rows.go), with a lightweight transaction
 // for events that carry an id but no time (claim.go), and a readiness that
 // follows whether writes go through (health.go). Its errors are typed
 // (ErrUnavailable); it knows nothing of HTTP or of the function's
@@ -51,7 +52,9 @@ type Store struct {
 // *ConflictError that names it. An event with a time is written without
 // a read, so no conflict is seen for it.
 //
-// Every row of every event is written concurrently by the writers; the
+// Every row of every event is written concurrently by the writers, the
+// events_by_user and events_by_target rows of a partition that several
+// events share in batches of that partition's rows; the
 // first failure cancels the rest and is returned, marked ErrUnavailable
 // when a retry may cure it. ctx's deadline bounds the whole save, waiting
 // for a writer included.
@@ -77,7 +80,13 @@ func (s *Store) save(ctx context.Context, events []event.Event) error {
 		return classify(err)
 	}
 	w := &saveWait{cancel: cancel}
-	var conflicts []int
+	var (
+		conflicts []int
+		parts     *partitions // the rows of events_by_user and events_by_target, by partition
+	)
+	if len(events) > 1 {
+		parts = newPartitions(len(events))
+	}
 events:
 	for i := range events {
 		t := givenTimes(&events[i])
@@ -93,8 +102,29 @@ events:
 			if table == byID && t.byIDWritten {
 				continue
 			}
-			if !s.submit(ctx, w, s.stmts.inserts[table], values) {
+			if parts != nil && table != byID {
+				parts.add(table, values)
+				continue
+			}
+			if !s.submit(ctx, w, s.stmts.inserts[table], values, nil) {
 				break events
+			}
+		}
+	}
+	if parts != nil && w.first() == nil {
+	partitions:
+		for _, p := range parts.list {
+			for len(p.rows) > 0 {
+				n := min(len(p.rows), maxBatchRows)
+				var one row
+				batch := p.rows[:n]
+				if n == 1 {
+					one, batch = p.rows[0], nil
+				}
+				if !s.submit(ctx, w, s.stmts.inserts[p.table], one, batch) {
+					break partitions
+				}
+				p.rows = p.rows[n:]
 			}
 		}
 	}

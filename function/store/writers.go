@@ -17,12 +17,14 @@ import (
 // within their deadline.
 const writers = 256
 
-// statement is one INSERT handed to a writer.
+// statement is one INSERT handed to a writer, or an unlogged batch of
+// the INSERTs of rows of one partition (batch set, values nil).
 type statement struct {
 	ctx    context.Context
 	wait   *saveWait
 	stmt   string
 	values row
+	batch  []row
 }
 
 // saveWait collects the outcome of one Save's statements.
@@ -58,11 +60,11 @@ func (s *Store) startWriters() {
 
 // submit hands one statement to a writer, waiting for a free one until ctx
 // ends. It reports whether the statement was taken.
-func (s *Store) submit(ctx context.Context, w *saveWait, stmt string, values row) bool {
+func (s *Store) submit(ctx context.Context, w *saveWait, stmt string, values row, batch []row) bool {
 	w.wg.Add(1)
 	queued := time.Now()
 	select {
-	case s.queue <- statement{ctx: ctx, wait: w, stmt: stmt, values: values}:
+	case s.queue <- statement{ctx: ctx, wait: w, stmt: stmt, values: values, batch: batch}:
 		// The queue is unbuffered: the send returns when a writer took it.
 		s.obs.WriterWait(time.Since(queued))
 		return true
@@ -97,7 +99,22 @@ func (s *Store) writer() {
 func (st statement) run(session *gocql.Session, spec gocql.SpeculativeExecutionPolicy) {
 	defer st.wait.wg.Done()
 	err := st.ctx.Err()
-	if err == nil {
+	switch {
+	case err != nil:
+	case st.batch != nil:
+		// One partition's rows: Cassandra applies them as one mutation,
+		// on the replicas of that partition, which the driver routes to
+		// by the first row's key.
+		b := session.Batch(gocql.UnloggedBatch)
+		b.Entries = make([]gocql.BatchEntry, len(st.batch))
+		for i, values := range st.batch {
+			b.Entries[i] = gocql.BatchEntry{Stmt: st.stmt, Args: values, Idempotent: true}
+		}
+		if spec != nil {
+			b.SpeculativeExecutionPolicy(spec)
+		}
+		err = b.ExecContext(st.ctx)
+	default:
 		q := session.Query(st.stmt, st.values...)
 		if spec != nil {
 			q.SetSpeculativeExecutionPolicy(spec)

@@ -37,9 +37,13 @@ func (o storeObserver) Statement(ctx context.Context, s store.Statement) {
 	}
 	verb, _, _ := strings.Cut(s.CQL, " ")
 	summary := verb + " " + s.Table
-	if s.Operation == "claim" {
+	switch s.Operation {
+	case "claim":
 		// The lightweight transaction: a Paxos round, not a plain write.
 		summary = "INSERT IF NOT EXISTS " + s.Table
+	case "batch":
+		verb = "BATCH " + verb
+		summary = verb + " " + s.Table
 	}
 	attrs := []attribute.KeyValue{
 		semconv.DBSystemNameCassandra,
@@ -49,6 +53,9 @@ func (o storeObserver) Statement(ctx context.Context, s store.Statement) {
 		semconv.DBQuerySummary(summary),
 		semconv.DBQueryText(s.CQL),
 		semconv.CassandraConsistencyLevelKey.String(s.Consistency),
+	}
+	if s.BatchSize > 0 {
+		attrs = append(attrs, semconv.DBOperationBatchSize(s.BatchSize))
 	}
 	if s.Serial != "" {
 		attrs = append(attrs, attribute.String("tracker.cassandra.serial_consistency", s.Serial), attribute.Bool("tracker.cassandra.lwt", true))

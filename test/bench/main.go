@@ -86,7 +86,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&sweep, "sweep", "4,8,32", "extra closed-loop concurrency levels for plain single events only, for the latency-by-concurrency table; empty for none")
 	fs.IntVar(&o.batch, "batch", 100, "events per batch request")
 	fs.IntVar(&o.coldStarts, "cold-starts", 10, "number of cold starts (the median is reported)")
-	fs.StringVar(&modeList, "modes", "plain,plain-batch,ce-binary,ce-batch", "input forms to measure, comma separated; plain-untimed (an id without a timestamp, the lightweight-transaction path) and plain-v7 (a UUIDv7 id without a timestamp) are also known")
+	fs.StringVar(&modeList, "modes", "plain,plain-batch,ce-binary,ce-batch", "input forms to measure, comma separated; plain-untimed (an id without a timestamp, the lightweight-transaction path) plain-v7 (a UUIDv7 id without a timestamp) and plain-batch-user (a batch of one user's events) are also known")
 	fs.StringVar(&o.hosts, "cassandra-hosts", "127.0.0.1:9042", "the local Cassandra (loopback only)")
 	fs.StringVar(&o.consistency, "consistency", "LOCAL_QUORUM", "CASSANDRA_CONSISTENCY of the function and of the ceiling")
 	fs.DurationVar(&o.timeout, "cassandra-timeout", 10*time.Second, "CASSANDRA_TIMEOUT of the function and of the ceiling; a closed loop of 256 batches of 100 holds 25,600 events in flight, which wait longer than the 2s default")

@@ -108,6 +108,35 @@ func appendV7(buf []byte, n int64) []byte {
 	return append(buf, '}')
 }
 
+// appendOneUserArray appends a batch of count plain events of one user
+// (a page's events: one events_by_user partition), each with its own id,
+// timestamp and target.
+func appendOneUserArray(buf []byte, g *eventSource, count int) []byte {
+	first := g.take(count)
+	now := time.Now().UTC()
+	buf = append(buf, '[')
+	for i := range count {
+		n := first + int64(i)
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"id":"`...)
+		buf = append(buf, g.run...)
+		buf = append(buf, '-')
+		buf = strconv.AppendInt(buf, n, 10)
+		buf = append(buf, `","timestamp":"`...)
+		buf = now.Add(time.Duration(i)*time.Millisecond).AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, `","username":"user-`...)
+		buf = strconv.AppendInt(buf, first%users, 10)
+		buf = append(buf, `","target":"https://example.com/page/`...)
+		buf = strconv.AppendInt(buf, n%targets, 10)
+		buf = append(buf, `","description":"`...)
+		buf = append(buf, description(n)...)
+		buf = append(buf, `"}`...)
+	}
+	return append(buf, ']')
+}
+
 // appendStructured appends one structured-mode CloudEvent.
 func appendStructured(buf []byte, g *eventSource, n int64, now time.Time) []byte {
 	buf = append(buf, `{"specversion":"1.0","id":"`...)
@@ -163,6 +192,12 @@ func modes(batch int) []mode {
 		{
 			name: "plain-batch", title: "plain JSON batch, " + strconv.Itoa(batch) + " events", batch: batch, contentType: "application/json",
 			appendBody: func(buf []byte, g *eventSource, n int) []byte { return appendArray(buf, g, n, appendPlain) },
+		},
+		{
+			// Not in the default -modes: a batch of one user's events,
+			// whose events_by_user rows are one partition.
+			name: "plain-batch-user", title: "plain JSON batch, " + strconv.Itoa(batch) + " events of one user", batch: batch, contentType: "application/json",
+			appendBody: func(buf []byte, g *eventSource, n int) []byte { return appendOneUserArray(buf, g, n) },
 		},
 		{
 			name: "ce-binary", title: "binary CloudEvent, 1 event", batch: 1, contentType: "application/json", binaryCE: true,

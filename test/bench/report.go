@@ -147,7 +147,7 @@ func (r report) render(b *strings.Builder) {
 	p("")
 	p("| mode | c | events/s | requests/s | p50 | p95 | p99 | max | non-2xx | peak RSS | CPU s per 1k events | ceiling events/s | ratio |")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	order := []string{"direct1", "plain", "plain-untimed", "plain-v7", "ce-binary", "directN", "plain-batch", "ce-batch"}
+	order := []string{"direct1", "plain", "plain-untimed", "plain-v7", "ce-binary", "directN", "plain-batch", "plain-batch-user", "ce-batch"}
 	key := func(ph phase) string {
 		if ph.mode.name == "direct" {
 			if ph.mode.batch == 1 {

@@ -281,6 +281,32 @@ func TestRetryWithSameIDStoresOnce(t *testing.T) {
 	}
 }
 
+// TestOneUserBatchStored: a batch of one user's events on one day is one
+// events_by_user partition, which the store writes as single-partition
+// batches of at most 50 rows; 100 events take two, and every row is
+// there, in every table.
+func TestOneUserBatchStored(t *testing.T) {
+	t.Parallel()
+	user := uniqueUser(t)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	events := make([]string, 100)
+	for i := range events {
+		events[i] = fmt.Sprintf(`{"id":"%s-%d","timestamp":%q,"username":%q,"target":"https://a.example/%d","description":"VIEW"}`,
+			user, i, at.Add(time.Duration(i)*time.Second).Format(time.RFC3339), user, i%3)
+	}
+	ids := idsOf(t, postTrack(t, "application/json", "["+strings.Join(events, ",")+"]"))
+	if len(ids) != len(events) {
+		t.Fatalf("%d ids for %d events", len(ids), len(events))
+	}
+	if got := len(userRows(t, user, dayOf(at))); got != len(events) {
+		t.Errorf("events_by_user holds %d rows of the user, want %d", got, len(events))
+	}
+	for i := range ids {
+		assertStoredOnce(t, ids[i], row{Username: user, Target: fmt.Sprintf("https://a.example/%d", i%3), Description: "VIEW",
+			OccurredAt: at.Add(time.Duration(i) * time.Second)})
+	}
+}
+
 // TestUntimedV7IDTakesItsTime: an event whose id is a UUIDv7 and that has
 // no timestamp happened when its id was made; that time, not the time of
 // its first delivery (what the claim of other untimed ids gives), is in

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -92,7 +93,9 @@ func TestTracesReachJaeger(t *testing.T) {
 		var links []string
 		for i := range 3 {
 			tp, linkTrace, linkSpan := traceparent(t)
-			e := cloudEvent(t, fmt.Sprintf("batch-tr-%d-%d", run, i), target)
+			// One user, a target each: the events_by_user rows go in one
+			// batch statement, the others one statement a row.
+			e := cloudEvent(t, fmt.Sprintf("batch-tr-%d-%d", run, i), fmt.Sprintf("%s/%d", target, i))
 			e.SetExtension("traceparent", tp)
 			events = append(events, e)
 			links = append(links, linkTrace+"/"+linkSpan)
@@ -100,7 +103,7 @@ func TestTracesReachJaeger(t *testing.T) {
 		req := ceRequest(t, fn.URL, "batch", events...)
 		req.Header.Set("traceparent", header)
 		mustStore(t, req)
-		spans := waitTrace(ctx, t, traceID, 1+3*3)
+		spans := waitTrace(ctx, t, traceID, 1+3+1+3)
 		server := checkServer(t, spans, parentID)
 		var got []string
 		for _, l := range server.Links {
@@ -111,17 +114,21 @@ func TestTracesReachJaeger(t *testing.T) {
 		if !slices.Equal(got, links) {
 			t.Errorf("server span links: got %v, want the events' traceparents %v", got, links)
 		}
-		writes := 0
+		writes := map[string]int{}
 		for _, s := range spans {
 			if s.Kind == "client" {
-				writes++
+				writes[s.Name]++
 				if s.ParentSpanID != server.SpanID {
 					t.Errorf("client span %s is not a child of the server span", s.Name)
 				}
+				if s.Name == "BATCH INSERT events_by_user" && s.Attributes["db.operation.batch.size"] != "3" {
+					t.Errorf("span %s: db.operation.batch.size %q, want 3", s.Name, s.Attributes["db.operation.batch.size"])
+				}
 			}
 		}
-		if writes != 9 {
-			t.Errorf("client spans: got %d, want 9 (three events, three rows each)", writes)
+		want := map[string]int{"INSERT events_by_id": 3, "BATCH INSERT events_by_user": 1, "INSERT events_by_target": 3}
+		if !maps.Equal(writes, want) {
+			t.Errorf("client spans by name: got %v, want %v (three events: a statement a row, but one batch for the user's)", writes, want)
 		}
 	})
 }
