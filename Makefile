@@ -31,7 +31,7 @@ unit:
 # and Jaeger, a flood of requests) would otherwise share two cores with.
 # The cluster suite runs last, alone too: its three Cassandra nodes
 # (cassandra/local.sh's cluster mode, started and stopped by the suite)
-# take most of the machine. It takes about 9 minutes on two cores.
+# take most of the machine. It takes 9-10 minutes on two cores.
 integration: cassandra jaeger queue-proxy
 	cd test && go test -count=1 $$(go list ./... | grep -v -e '/faults$$' -e '/cluster$$')
 	cd test && go test -count=1 ./faults/
