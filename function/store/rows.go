@@ -16,7 +16,7 @@ type row []any
 func rowsOf(ev *event.Event, occurred, received time.Time) [len(tables)]row {
 	var (
 		id, user, target, desc, source any = ev.ID, ev.Username, ev.Target, ev.Description, ev.Source
-		occ, rec, day                  any = occurred, received, time.Date(occurred.Year(), occurred.Month(), occurred.Day(), 0, 0, 0, 0, time.UTC)
+		occ, rec, day                  any = occurred, received, dayOf(occurred)
 	)
 	v := []any{
 		id, occ, rec, user, target, desc, source,
@@ -39,22 +39,25 @@ func bucketOf(id string) int16 {
 // partition past it go in further batches, written concurrently.
 const maxBatchRows = 50
 
-// partitions gathers the rows of one request's events_by_user and
-// events_by_target by partition, in the order each partition was first
-// seen, so that the rows of one partition are written as one
+// partitions gathers one request's events by their partitions of
+// events_by_user and events_by_target, in the order each partition was
+// first seen, so that the rows of one partition are written as one
 // single-partition unlogged batch: one mutation for Cassandra, where a
 // statement per row costs it a mutation each. A batch never spans two
 // partitions (that would make its coordinator send each partition's
 // rows to other replicas). events_by_id has a partition per event, so
-// its rows are not gathered.
+// its rows are not gathered. It holds the events' indexes, not their
+// rows: a batch's rows are built when a writer is about to take it, so
+// that a request holds the rows of the statements in flight, not of
+// all its events at once.
 type partitions struct {
 	index map[partitionKey]int
 	list  []partition
 }
 
 type partition struct {
-	table int
-	rows  []row
+	table  int
+	events []int // indexes in the request's events
 }
 
 // partitionKey is a row's table and partition key: username and day in
@@ -70,18 +73,35 @@ func newPartitions(events int) *partitions {
 	return &partitions{index: make(map[partitionKey]int, 2*events)}
 }
 
-// add puts values, a row of table (byUser or byTarget) as rowsOf makes
-// it, with the rows of its partition.
-func (p *partitions) add(table int, values row) {
-	k := partitionKey{table: table, text: values[0].(string), day: values[1].(time.Time).Unix()}
+// add puts event i of the request, ev, which occurred at occurred, with
+// the other events of its partition of table (byUser or byTarget).
+func (p *partitions) add(table int, ev *event.Event, occurred time.Time, i int) {
+	k := partitionKey{table: table, text: ev.Username, day: dayOf(occurred).Unix()}
 	if table == byTarget {
-		k.bucket = values[2].(int16)
+		k.text, k.bucket = ev.Target, bucketOf(ev.ID)
 	}
-	i, ok := p.index[k]
+	j, ok := p.index[k]
 	if !ok {
-		i = len(p.list)
-		p.index[k] = i
+		j = len(p.list)
+		p.index[k] = j
 		p.list = append(p.list, partition{table: table})
 	}
-	p.list[i].rows = append(p.list[i].rows, values)
+	p.list[j].events = append(p.list[j].events, i)
+}
+
+// rowOf returns ev's row of table alone, the same values as
+// rowsOf(ev, occurred, received)[table].
+func rowOf(table int, ev *event.Event, occurred, received time.Time) row {
+	switch table {
+	case byUser:
+		return row{ev.Username, dayOf(occurred), occurred, ev.ID, received, ev.Target, ev.Description, ev.Source}
+	case byTarget:
+		return row{ev.Target, dayOf(occurred), bucketOf(ev.ID), ev.Description, occurred, ev.ID, ev.Username, received}
+	}
+	return row{ev.ID, occurred, received, ev.Username, ev.Target, ev.Description, ev.Source}
+}
+
+// dayOf is the day partition of an event that occurred at t.
+func dayOf(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }

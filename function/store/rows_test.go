@@ -89,12 +89,12 @@ func TestPartitionsGatherOnePartitionEach(t *testing.T) {
 	t.Parallel()
 	day1 := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 	day2 := day1.Add(24 * time.Hour)
-	ev := func(id, user, target string, at time.Time) [len(tables)]row {
-		return rowsOf(&event.Event{ID: id, Username: user, Target: target, Description: "VIEW"}, at, at)
+	ev := func(id, user, target string, at time.Time) event.Event {
+		return event.Event{ID: id, Username: user, Target: target, Description: "VIEW", OccurredAt: at}
 	}
 	// "a" and "x" share no bucket (12 and 7); "evt-1" and "id-1" neither
 	// (4 and 2); "b-1" and "https://shop.example/web 42" share 11.
-	evs := [][len(tables)]row{
+	evs := []event.Event{
 		ev("a", "u1", "https://t/1", day1),
 		ev("x", "u1", "https://t/1", day1.Add(time.Hour)),
 		ev("b-1", "u2", "https://t/1", day1),
@@ -102,9 +102,9 @@ func TestPartitionsGatherOnePartitionEach(t *testing.T) {
 		ev("evt-1", "u1", "https://t/1", day2),
 	}
 	p := newPartitions(len(evs))
-	for _, rows := range evs {
-		p.add(byUser, rows[byUser])
-		p.add(byTarget, rows[byTarget])
+	for i := range evs {
+		p.add(byUser, &evs[i], evs[i].OccurredAt, i)
+		p.add(byTarget, &evs[i], evs[i].OccurredAt, i)
 	}
 	type group struct {
 		Table int
@@ -113,13 +113,8 @@ func TestPartitionsGatherOnePartitionEach(t *testing.T) {
 	var got []group
 	for _, g := range p.list {
 		var ids []string
-		for _, r := range g.rows {
-			switch g.table {
-			case byUser:
-				ids = append(ids, r[3].(string))
-			case byTarget:
-				ids = append(ids, r[5].(string))
-			}
+		for _, i := range g.events {
+			ids = append(ids, evs[i].ID)
 		}
 		got = append(got, group{g.table, ids})
 	}
@@ -134,5 +129,20 @@ func TestPartitionsGatherOnePartitionEach(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("partitions (-want +got):\n%s", diff)
+	}
+}
+
+// TestRowOfIsRowsOf: a batch's rows, built one table at a time, hold the
+// values that a single event's rows hold, in the same column order.
+func TestRowOfIsRowsOf(t *testing.T) {
+	t.Parallel()
+	occurred := time.Date(2026, 5, 4, 23, 59, 59, 0, time.UTC)
+	received := occurred.Add(time.Second)
+	ev := event.Event{ID: "evt-1", Username: "u1", Target: "https://t/1", Description: "CLICK", Source: "web"}
+	all := rowsOf(&ev, occurred, received)
+	for table := range tables {
+		if diff := cmp.Diff(all[table], rowOf(table, &ev, occurred, received)); diff != "" {
+			t.Errorf("table %d (-rowsOf +rowOf):\n%s", table, diff)
+		}
 	}
 }

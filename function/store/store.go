@@ -80,51 +80,63 @@ func (s *Store) save(ctx context.Context, events []event.Event) error {
 		return classify(err)
 	}
 	w := &saveWait{cancel: cancel}
+	timesOf := func(i int) eventTimes {
+		if times != nil {
+			return times[i]
+		}
+		return givenTimes(&events[i])
+	}
 	var (
 		conflicts []int
-		parts     *partitions // the rows of events_by_user and events_by_target, by partition
+		parts     *partitions // the events of events_by_user and events_by_target partitions
 	)
 	if len(events) > 1 {
 		parts = newPartitions(len(events))
 	}
 events:
 	for i := range events {
-		t := givenTimes(&events[i])
-		if times != nil {
-			t = times[i]
-		}
+		t := timesOf(i)
 		if t.conflict {
 			conflicts = append(conflicts, i)
 			continue
 		}
-		rows := rowsOf(&events[i], t.occurred, t.received)
-		for table, values := range rows {
-			if table == byID && t.byIDWritten {
-				continue
+		if parts == nil {
+			// One event: its three rows share one backing array.
+			for table, values := range rowsOf(&events[i], t.occurred, t.received) {
+				if table == byID && t.byIDWritten {
+					continue
+				}
+				if !s.submit(ctx, w, s.stmts.inserts[table], values, nil) {
+					break events
+				}
 			}
-			if parts != nil && table != byID {
-				parts.add(table, values)
-				continue
-			}
-			if !s.submit(ctx, w, s.stmts.inserts[table], values, nil) {
-				break events
-			}
+			continue
+		}
+		parts.add(byUser, &events[i], t.occurred, i)
+		parts.add(byTarget, &events[i], t.occurred, i)
+		if !t.byIDWritten && !s.submit(ctx, w, s.stmts.inserts[byID], rowOf(byID, &events[i], t.occurred, t.received), nil) {
+			break events
 		}
 	}
 	if parts != nil && w.first() == nil {
 	partitions:
 		for _, p := range parts.list {
-			for len(p.rows) > 0 {
-				n := min(len(p.rows), maxBatchRows)
+			for len(p.events) > 0 {
+				n := min(len(p.events), maxBatchRows)
+				rows := make([]row, n)
+				for k, i := range p.events[:n] {
+					t := timesOf(i)
+					rows[k] = rowOf(p.table, &events[i], t.occurred, t.received)
+				}
 				var one row
-				batch := p.rows[:n]
+				batch := rows
 				if n == 1 {
-					one, batch = p.rows[0], nil
+					one, batch = rows[0], nil
 				}
 				if !s.submit(ctx, w, s.stmts.inserts[p.table], one, batch) {
 					break partitions
 				}
-				p.rows = p.rows[n:]
+				p.events = p.events[n:]
 			}
 		}
 	}
