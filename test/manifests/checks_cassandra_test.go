@@ -170,11 +170,39 @@ func javaSize(s string) (int64, error) {
 	return n, nil
 }
 
+// offHeapMemtables is the memory the node's memtables take outside the
+// heap and direct memory: memtable_offheap_space (a quarter of the heap by
+// default) when memtable_allocation_type puts them off the heap, else 0.
+func offHeapMemtables(b *bundle, heap int64) (int64, error) {
+	s, err := readCassandraSettings(b)
+	if err != nil {
+		return 0, err
+	}
+	switch s.settings["memtable_allocation_type"] {
+	case "offheap_objects", "offheap_buffers":
+	default:
+		return 0, nil
+	}
+	space, ok := s.settings["memtable_offheap_space"]
+	if !ok {
+		return heap / 4, nil
+	}
+	m := dataStoragePattern.FindStringSubmatch(space)
+	if m == nil {
+		return 0, stsError(b, stsContainerField+".env[JVM_EXTRA_OPTS]", "memtable_offheap_space: got %q, want a size such as 512MiB", space)
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n << map[string]int{"B": 0, "KiB": 10, "MiB": 20, "GiB": 30}[m[2]], nil
+}
+
+// dataStoragePattern is a size in cassandra.yaml's units.
+var dataStoragePattern = regexp.MustCompile(`^([0-9]+)(B|KiB|MiB|GiB)$`)
+
 // checkCassandraResources checks that the heap and the resources are sized
 // together: requests equal limits (Guaranteed QoS), the heap is set
 // explicitly (cassandra-env.sh would size it from the host's memory) to at
-// most half the memory limit, HEAP_NEWSIZE is unset (G1), and heap plus
-// direct memory stay within three quarters of the limit.
+// most half the memory limit, HEAP_NEWSIZE is unset (G1), and heap, direct
+// memory and off-heap memtables stay within three quarters of the limit.
 func checkCassandraResources(b *bundle) error {
 	c := cassandraContainer(b)
 	if c == nil {
@@ -205,11 +233,15 @@ func checkCassandraResources(b *bundle) error {
 	if heap > limit.Value()/2 {
 		bad(stsContainerField+".env[MAX_HEAP_SIZE]", "got %s, want at most half the memory limit %s", env["MAX_HEAP_SIZE"], limit.String())
 	}
+	memtables, err := offHeapMemtables(b, heap)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	direct, err := javaSize(env["MAX_DIRECT_MEMORY_SIZE"])
 	if err != nil {
 		bad(stsContainerField+".env[MAX_DIRECT_MEMORY_SIZE]", "%v; set it, or Cassandra sizes it from the host's memory", err)
-	} else if heap+direct > limit.Value()*3/4 {
-		bad(stsContainerField+".env[MAX_DIRECT_MEMORY_SIZE]", "heap %s + direct %s exceed three quarters of the memory limit %s; the JVM needs the rest for metaspace, stacks and GC", env["MAX_HEAP_SIZE"], env["MAX_DIRECT_MEMORY_SIZE"], limit.String())
+	} else if heap+direct+memtables > limit.Value()*3/4 {
+		bad(stsContainerField+".env[MAX_DIRECT_MEMORY_SIZE]", "heap %s + direct %s + off-heap memtables %d MiB exceed three quarters of the memory limit %s; the JVM needs the rest for metaspace, stacks and GC", env["MAX_HEAP_SIZE"], env["MAX_DIRECT_MEMORY_SIZE"], memtables>>20, limit.String())
 	}
 	return errors.Join(errs...)
 }

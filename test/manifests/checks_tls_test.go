@@ -24,6 +24,7 @@ import (
 type cassandraSettings struct {
 	settings   map[string]string
 	properties map[string]string
+	jvm        map[string]string // -XX:NAME=VALUE options
 }
 
 const settingsPrefix = "cassandra.settings."
@@ -32,7 +33,7 @@ const settingsPrefix = "cassandra.settings."
 // Cassandra reads the settings only when cassandra.config.allow_system_properties
 // is true, so without it there are none.
 func readCassandraSettings(b *bundle) (cassandraSettings, error) {
-	s := cassandraSettings{settings: map[string]string{}, properties: map[string]string{}}
+	s := cassandraSettings{settings: map[string]string{}, properties: map[string]string{}, jvm: map[string]string{}}
 	c := cassandraContainer(b)
 	if c == nil {
 		return s, stsError(b, "spec.template.spec.containers", "no cassandra container")
@@ -40,9 +41,13 @@ func readCassandraSettings(b *bundle) (cassandraSettings, error) {
 	field := stsContainerField + ".env[JVM_EXTRA_OPTS]"
 	var errs []error
 	for _, opt := range strings.Fields(containerEnv(c)["JVM_EXTRA_OPTS"]) {
+		if name, value, ok := strings.Cut(strings.TrimPrefix(opt, "-XX:"), "="); strings.HasPrefix(opt, "-XX:") && ok {
+			s.jvm[name] = value
+			continue
+		}
 		name, value, ok := strings.Cut(strings.TrimPrefix(opt, "-D"), "=")
 		if !strings.HasPrefix(opt, "-D") || !ok {
-			errs = append(errs, stsError(b, field, "option %q: want -DNAME=VALUE", opt))
+			errs = append(errs, stsError(b, field, "option %q: want -DNAME=VALUE or -XX:NAME=VALUE", opt))
 			continue
 		}
 		if _, dup := s.properties[name]; dup {

@@ -596,6 +596,9 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"heap plus direct memory too large", func(t *testing.T, b *bundle) {
 			setStsEnv(b, "MAX_DIRECT_MEMORY_SIZE", "2G")
 		}, checkCassandraResources, []string{fileStatefulSet, "env[MAX_DIRECT_MEMORY_SIZE]"}},
+		{"off-heap memtables too large", func(t *testing.T, b *bundle) {
+			setStsEnv(b, "JVM_EXTRA_OPTS", strings.Replace(containerEnv(cassandraContainer(b))["JVM_EXTRA_OPTS"], "memtable_offheap_space=512MiB", "memtable_offheap_space=1GiB", 1))
+		}, checkCassandraResources, []string{fileStatefulSet, "env[MAX_DIRECT_MEMORY_SIZE]", "off-heap memtables 1024 MiB"}},
 		{"burstable QoS", func(t *testing.T, b *bundle) {
 			cassandraContainer(b).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("2Gi")
 		}, checkCassandraResources, []string{fileStatefulSet, "resources", "Guaranteed"}},
