@@ -71,6 +71,7 @@ type options struct {
 	commitLog                      bool
 	telemetryRounds                int
 	telemetryConc                  []int
+	openRate                       float64
 	args                           []string
 }
 
@@ -86,7 +87,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&sweep, "sweep", "4,8,32", "extra closed-loop concurrency levels for plain single events only, for the latency-by-concurrency table; empty for none")
 	fs.IntVar(&o.batch, "batch", 100, "events per batch request")
 	fs.IntVar(&o.coldStarts, "cold-starts", 10, "number of cold starts (the median is reported)")
-	fs.StringVar(&modeList, "modes", "plain,plain-batch,ce-binary,ce-batch", "input forms to measure, comma separated; plain-untimed (an id without a timestamp, the lightweight-transaction path) plain-v7 (a UUIDv7 id without a timestamp) and plain-batch-user (a batch of one user's events) are also known")
+	fs.StringVar(&modeList, "modes", "plain,plain-v7,plain-batch,plain-batch-user,ce-binary,ce-batch", "input forms to measure, comma separated: plain (id and timestamp), plain-v7 (a UUIDv7 id without a timestamp), plain-batch, plain-batch-user (a batch of one user's events), ce-binary, ce-batch; plain-untimed (an id without a timestamp, the lightweight-transaction path) is also known")
 	fs.StringVar(&o.hosts, "cassandra-hosts", "127.0.0.1:9042", "the local Cassandra (loopback only)")
 	fs.StringVar(&o.consistency, "consistency", "LOCAL_QUORUM", "CASSANDRA_CONSISTENCY of the function and of the ceiling")
 	fs.DurationVar(&o.timeout, "cassandra-timeout", 10*time.Second, "CASSANDRA_TIMEOUT of the function and of the ceiling; a closed loop of 256 batches of 100 holds 25,600 events in flight, which wait longer than the 2s default")
@@ -99,6 +100,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.commitLog, "commitlog", false, "measure only plain single events and batches against a node of the bench's own per commit-log sync mode (periodic, group, batch), one node at a time; the shared node is not used; report on stdout unless -out says otherwise")
 	var telConc string
 	fs.IntVar(&o.telemetryRounds, "telemetry-rounds", 3, "rounds of the telemetry cost phases (plain events with telemetry off, metrics, metrics and tracing, alternating); 0 skips them")
+	fs.Float64Var(&o.openRate, "open-rate", 0, "requests/s of the single-event open loops instead of half of each mode's best closed-loop rate, so that runs on differently set up nodes compare at one rate; 0 for half the best rate")
 	fs.StringVar(&telConc, "telemetry-concurrency", "16,64", "closed-loop concurrency levels of the telemetry cost phases, comma separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -353,9 +355,13 @@ func run(ctx context.Context, args []string) error {
 			}
 		}
 		rate := best / 2
+		if opts.openRate > 0 && m.batch == 1 {
+			rate = opts.openRate
+		}
 		if rate <= 0 {
 			return fmt.Errorf("%s: no closed-loop rate to take half of", m.name)
 		}
+		b.quiet(ctx)
 		logf("%s: open loop at %.0f requests/s", m.name, rate)
 		p, err := b.openPhase(ctx, m, rate)
 		if err != nil {
@@ -364,6 +370,7 @@ func run(ctx context.Context, args []string) error {
 		phases = append(phases, p)
 		if m.name == "plain" || m.name == "plain-batch" {
 			dm := directMode(m.batch)
+			b.quiet(ctx)
 			logf("ceiling: open loop at %.0f saves/s of %d event(s)", rate, m.batch)
 			phases = append(phases, b.directOpenPhase(ctx, ceiling, dm, rate, cfg.CassandraTimeout))
 		}
@@ -462,6 +469,34 @@ func (b *bench) openPhase(ctx context.Context, m mode, rate float64) (phase, err
 			b.marks(p.PID(), &before, &after))
 		return phase{kind: "open", mode: m, rate: rate, res: res, cpu: before.until(after)}
 	})
+}
+
+// quiet waits, up to a minute, until Cassandra has used less than a
+// tenth of a core over a second: the flushes and compactions that the
+// closed loops leave behind would otherwise fall into the next open loop's
+// window, and into the latency of whichever side (function or ceiling)
+// runs first.
+func (b *bench) quiet(ctx context.Context) {
+	if b.casPID <= 0 {
+		return
+	}
+	start := time.Now()
+	prev, _ := cpuSeconds(b.casPID)
+	for time.Since(start) < time.Minute && ctx.Err() == nil {
+		time.Sleep(time.Second)
+		now, err := cpuSeconds(b.casPID)
+		if err != nil {
+			return
+		}
+		if now-prev < 0.1 {
+			if d := time.Since(start); d > 2*time.Second {
+				logf("Cassandra quiet after %s", d.Round(time.Second))
+			}
+			return
+		}
+		prev = now
+	}
+	logf("Cassandra still busy after %s; measuring anyway", time.Since(start).Round(time.Second))
 }
 
 // marks returns the window marks of a phase: CPU snapshots of the
