@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +18,9 @@ type outcome struct {
 	events int
 	// ok is true for a 2xx answer (or a nil error from Save).
 	ok bool
+	// why says what a request that was not ok got: its status, or the
+	// error.
+	why string
 }
 
 // sendFunc performs one request with the worker's scratch state.
@@ -42,6 +48,9 @@ type loadResult struct {
 	// failedAll counts the requests that were not 2xx in the whole phase,
 	// warm-up included; any fails the run.
 	failedAll int64
+	// failures counts the failed requests of the whole phase by what they
+	// got (outcome.why).
+	failures map[string]int64
 	// latencies of the requests in the window, sorted.
 	latencies []time.Duration
 }
@@ -59,6 +68,17 @@ func (r *loadResult) add(o outcome, latency time.Duration) {
 
 func (r loadResult) eventsPerSecond() float64   { return float64(r.events) / r.window.Seconds() }
 func (r loadResult) requestsPerSecond() float64 { return float64(r.requests) / r.window.Seconds() }
+
+// failuresText lists the failures by what they got, such as
+// "503 ×2, EOF ×1".
+func (r loadResult) failuresText() string {
+	var out []string
+	for why, n := range r.failures {
+		out = append(out, fmt.Sprintf("%s ×%d", why, n))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
 
 // percentile returns the p-th percentile (0 < p <= 100) of the sorted
 // latencies by the nearest-rank method.
@@ -114,6 +134,8 @@ func closedLoop(ctx context.Context, conc int, warmup, window time.Duration, sen
 		begin     = time.Now()
 		completed atomic.Int64
 		failedAll atomic.Int64
+		whyMu     sync.Mutex
+		failures  = map[string]int64{}
 		from, end atomic.Pointer[time.Time]
 		samples   = make([][]sample, conc)
 		next      atomic.Int64
@@ -137,6 +159,9 @@ func closedLoop(ctx context.Context, conc int, warmup, window time.Duration, sen
 				ack.n.Add(int64(o.events))
 			} else {
 				failedAll.Add(1)
+				whyMu.Lock()
+				failures[o.why]++
+				whyMu.Unlock()
 			}
 			completed.Add(1)
 			if from.Load() != nil {
@@ -176,7 +201,7 @@ func closedLoop(ctx context.Context, conc int, warmup, window time.Duration, sen
 	<-finished
 
 	f, e := *from.Load(), *end.Load()
-	r := loadResult{window: e.Sub(f), failedAll: failedAll.Load()}
+	r := loadResult{window: e.Sub(f), failedAll: failedAll.Load(), failures: failures}
 	for _, part := range samples {
 		for _, s := range part {
 			if s.done.Before(f) || !s.done.Before(e) {
@@ -235,10 +260,11 @@ func openLoop(ctx context.Context, rate float64, warmup, window time.Duration, s
 	}
 	gen.Run(nil, total)
 
-	r := loadResult{window: window}
+	r := loadResult{window: window, failures: map[string]int64{}}
 	for _, s := range samples {
 		if !s.o.ok {
 			r.failedAll++
+			r.failures[s.o.why]++
 		}
 		if s.due.Before(measureFrom) || !s.due.Before(end) {
 			continue

@@ -229,7 +229,14 @@ func httpSender(addr string, m mode, g *eventSource) sendFunc {
 			w.buf = m.appendBody(w.buf[:0], g, m.batch)
 		}
 		status, err := w.conn.post(ctx, "/track", w.headers, w.buf)
-		return outcome{events: m.batch, ok: err == nil && status >= 200 && status < 300}
+		o := outcome{events: m.batch, ok: err == nil && status >= 200 && status < 300}
+		switch {
+		case err != nil:
+			o.why = err.Error()
+		case !o.ok:
+			o.why = strconv.Itoa(status)
+		}
+		return o
 	}
 }
 
@@ -256,6 +263,11 @@ func directSender(ceiling *store.Store, g *eventSource, batch int, timeout time.
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		return outcome{events: batch, ok: ceiling.Save(ctx, events) == nil}
+		err := ceiling.Save(ctx, events)
+		o := outcome{events: batch, ok: err == nil}
+		if err != nil {
+			o.why = err.Error()
+		}
+		return o
 	}
 }

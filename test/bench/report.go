@@ -41,7 +41,7 @@ func (r report) problems() []string {
 	var out []string
 	for _, p := range r.phases {
 		if p.res.failedAll > 0 {
-			out = append(out, fmt.Sprintf("%s %s: %d requests failed", p.kind, r.phaseName(p), p.res.failedAll))
+			out = append(out, fmt.Sprintf("%s %s: %d requests failed (%s)", p.kind, r.phaseName(p), p.res.failedAll, p.res.failuresText()))
 		}
 	}
 	for _, p := range r.profiles {
