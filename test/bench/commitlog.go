@@ -111,7 +111,7 @@ func (b *bench) commitLogRun(ctx context.Context, started time.Time) error {
 				return err
 			}
 			if warm.res.failedAll > 0 {
-				problems = append(problems, fmt.Sprintf("%s: %d requests of the node's warm-up failed", sm.name, warm.res.failedAll))
+				problems = append(problems, fmt.Sprintf("%s: %d requests of the node's warm-up failed (%s)", sm.name, warm.res.failedAll, warm.res.failuresText()))
 			}
 
 			for _, l := range []struct {
@@ -175,7 +175,7 @@ func (b *bench) commitLogRun(ctx context.Context, started time.Time) error {
 
 	for _, p := range phases {
 		if p.res.failedAll > 0 {
-			problems = append(problems, fmt.Sprintf("%s: %s at %s: %d requests failed", p.sync, p.mode.name, clLoad(p.phase), p.res.failedAll))
+			problems = append(problems, fmt.Sprintf("%s: %s at %s: %d requests failed (%s)", p.sync, p.mode.name, clLoad(p.phase), p.res.failedAll, p.res.failuresText()))
 		}
 	}
 	report := renderCommitLog(b.opts, phases, nodes, skipped, b.warnings, problems, started)

@@ -98,7 +98,7 @@ func (b *bench) queueProxyRun(ctx context.Context, session *gocql.Session, keysp
 	var problems []string
 	for _, p := range phases {
 		if p.res.failedAll > 0 {
-			problems = append(problems, fmt.Sprintf("%s at %d (%s): %d requests failed", p.mode.name, p.conc, pathName(p.viaProxy), p.res.failedAll))
+			problems = append(problems, fmt.Sprintf("%s at %d (%s): %d requests failed (%s)", p.mode.name, p.conc, pathName(p.viaProxy), p.res.failedAll, p.res.failuresText()))
 		}
 	}
 	for _, t := range tables {

@@ -46,7 +46,7 @@ func (r report) problems() []string {
 	}
 	for _, p := range r.profiles {
 		if p.res.res.failedAll > 0 {
-			out = append(out, fmt.Sprintf("profile %s: %d requests failed", p.mode, p.res.res.failedAll))
+			out = append(out, fmt.Sprintf("profile %s: %d requests failed (%s)", p.mode, p.res.res.failedAll, p.res.res.failuresText()))
 		}
 	}
 	for _, t := range tables {
